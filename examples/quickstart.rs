@@ -1,0 +1,62 @@
+//! The README's main command: compose a message, enqueue it on the embedded SQLite queue,
+//! let a worker deliver it, and show the result. No server needed: the worker delivers to
+//! the `file:` transport (one `.eml` per message).
+//!
+//! cargo run --example quickstart [-- DIR]    (DIR defaults to target/quickstart)
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+
+use mailroom::send_mail::{self, SendMail};
+use mailroom::tasks::{self, Registry, Worker};
+use mailroom::{Email, transport};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/quickstart"));
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("queue.db");
+    let outbox = dir.join("outbox");
+
+    // 1. Compose: unicode names, an IDNA domain, text + HTML.
+    let email = Email::builder()
+        .from("Zoë Müller <zoe@example.com>")
+        .to("Jürgen <jurgen@bücher.example>")
+        .subject("Ваш заказ готов — your order is ready")
+        .text("Hello Jürgen,\nyour order is ready.\n")
+        .html("<p>Hello <b>Jürgen</b>,</p><p>your order is ready.</p>")
+        .build()?;
+
+    // 2. Enqueue a send_mail task on the SQLite queue. Only the transport's *name* is stored.
+    let registry = Registry::new().with(SendMail::new().transport(
+        "default",
+        transport::from_url(&format!("file:{}", outbox.display()))?,
+    ));
+    let backend = tasks::open(&format!("sqlite:{}", db.display()), &registry).await?;
+    let id = send_mail::enqueue(backend.as_ref(), &email, "default").await?;
+    println!("enqueued task {id} on sqlite:{}", db.display());
+
+    // 3. A worker delivers it (burst mode: exit once the queue is empty).
+    let report = Worker::builder(backend.clone(), registry)
+        .burst(true)
+        .build()
+        .run(std::future::pending())
+        .await?;
+    println!("worker finished: {report:?}");
+
+    // 4. The result, as `mailroom status` prints it.
+    let result = backend.get_result(id).await?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    let delivered: Vec<PathBuf> = std::fs::read_dir(&outbox)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    println!(
+        "delivered files in {}: {}",
+        outbox.display(),
+        delivered.len()
+    );
+    Ok(())
+}

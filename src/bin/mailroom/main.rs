@@ -1,0 +1,119 @@
+//! `mailroom`: render, send, enqueue and work email from the command line.
+//!
+//! Exit status follows sysexits: 0 success, 64 usage, 65 invalid input, 69 permanent
+//! delivery failure, 74 I/O or storage error, 75 transient failure.
+
+mod csp;
+mod input;
+mod queue;
+mod render;
+mod send;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Compose, sign, queue and deliver email.
+#[derive(Debug, Parser)]
+#[command(name = "mailroom", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the message bytes (RFC 5322) to standard output.
+    Render(render::RenderArgs),
+    /// Print the Content-Security-Policy the message's HTML body renders under.
+    Csp(csp::CspArgs),
+    /// Deliver messages now; one JSON line per message.
+    Send(send::SendArgs),
+    /// Store a send_mail task per message; prints one task id per line.
+    Enqueue(queue::EnqueueArgs),
+    /// Run queued tasks until stopped (SIGTERM/Ctrl-C finish running tasks and exit 0).
+    Worker(queue::WorkerArgs),
+    /// Print a task's result as JSON.
+    Status(queue::StatusArgs),
+}
+
+/// sysexits codes.
+pub(crate) mod exit {
+    pub(crate) const USAGE: u8 = 64;
+    pub(crate) const DATAERR: u8 = 65;
+    pub(crate) const UNAVAILABLE: u8 = 69;
+    pub(crate) const IOERR: u8 = 74;
+    pub(crate) const TEMPFAIL: u8 = 75;
+}
+
+/// The exit status for a library error.
+pub(crate) fn exit_code(err: &mailroom::Error) -> u8 {
+    use mailroom::Error;
+    match err {
+        Error::InvalidAddress { .. }
+        | Error::HeaderInjection { .. }
+        | Error::InvalidMessage { .. } => exit::DATAERR,
+        Error::Permanent(_) => exit::UNAVAILABLE,
+        Error::Transient(_) => exit::TEMPFAIL,
+        Error::Configuration { .. } => exit::USAGE,
+        _ => exit::IOERR,
+    }
+}
+
+/// Reports an error as one sentence on standard error and returns its exit status.
+pub(crate) fn fail(err: &mailroom::Error) -> ExitCode {
+    eprintln!("mailroom: {err}");
+    ExitCode::from(exit_code(err))
+}
+
+/// Writes one line to standard output.
+pub(crate) fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Like [`fail`], naming the input (file) the error came from.
+pub(crate) fn fail_in(source: &str, err: &mailroom::Error) -> ExitCode {
+    eprintln!("mailroom: {source}: {err}");
+    ExitCode::from(exit_code(err))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing();
+    match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Csp(args) => csp::run(args),
+        Command::Send(args) => block_on(send::run(args)),
+        Command::Enqueue(args) => block_on(queue::enqueue(args)),
+        Command::Worker(args) => block_on(queue::worker(args)),
+        Command::Status(args) => block_on(queue::status(args)),
+    }
+}
+
+/// Logs go to standard error, filtered by `RUST_LOG` (warnings by default).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn block_on(future: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => fail(&mailroom::Error::io("tokio runtime", e)),
+    }
+}

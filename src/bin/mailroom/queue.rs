@@ -1,0 +1,170 @@
+//! `mailroom enqueue`, `mailroom worker` and `mailroom status`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use mailroom::send_mail::{self, DEFAULT_TRANSPORT, SendMail};
+use mailroom::tasks::{self, Registry, TaskId, Worker, shutdown_signal};
+use mailroom::{Error, transport};
+
+use crate::input::read_messages;
+
+/// `--queue QUEUE_URL`, shared by the queue commands.
+#[derive(Debug, Args)]
+pub(crate) struct QueueArg {
+    /// Queue URL (sqlite:PATH, postgres://..., immediate:, dummy:).
+    #[arg(
+        long = "queue",
+        env = "MAILROOM_QUEUE",
+        value_name = "QUEUE_URL",
+        hide_env_values = true
+    )]
+    url: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnqueueArgs {
+    #[command(flatten)]
+    queue: QueueArg,
+    /// The name of the transport the worker delivers through (its --via NAME=URL).
+    #[arg(long, default_value = DEFAULT_TRANSPORT, value_name = "NAME")]
+    transport: String,
+    /// Message JSON files (standard input when none).
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    queue: QueueArg,
+    /// A transport: `URL` (the default one) or `NAME=URL`; repeat for several.
+    #[arg(long = "via", value_name = "[NAME=]TRANSPORT_URL")]
+    via: Vec<String>,
+    /// How many tasks run at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Exit once no task is ready.
+    #[arg(long)]
+    burst: bool,
+    /// Lease length in seconds: a task whose worker stops heartbeating returns to the queue after it.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    lease: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    queue: QueueArg,
+    /// The task id `mailroom enqueue` printed.
+    task_id: String,
+}
+
+/// The send_mail task with the transports named by `--via` (and `MAILROOM_TRANSPORT` as the
+/// default when no `--via` names it).
+fn send_mail_task(via: &[String]) -> Result<SendMail, Error> {
+    let mut task = SendMail::new();
+    let mut has_default = false;
+    for spec in via {
+        let (name, url) = match spec.split_once('=') {
+            Some((name, url)) if !name.contains(':') && !name.is_empty() => (name, url),
+            _ => (DEFAULT_TRANSPORT, spec.as_str()),
+        };
+        has_default |= name == DEFAULT_TRANSPORT;
+        task = task.transport(name, transport::from_url(url)?);
+    }
+    if !has_default && let Ok(url) = std::env::var(transport::TRANSPORT_ENV) {
+        task = task.transport(DEFAULT_TRANSPORT, transport::from_url(&url)?);
+    }
+    Ok(task)
+}
+
+pub(crate) async fn enqueue(args: EnqueueArgs) -> ExitCode {
+    // `immediate:` runs tasks inside enqueue, so it needs the task with its transports.
+    let registry = match send_mail_task(&[]) {
+        Ok(task) => Registry::new().with(task),
+        Err(e) => return crate::fail(&e),
+    };
+    let backend = match tasks::open(&args.queue.url, &registry).await {
+        Ok(b) => b,
+        Err(e) => return crate::fail(&e.into()),
+    };
+    let inputs = match read_messages(&args.files) {
+        Ok(inputs) => inputs,
+        Err(e) => return crate::fail(&e),
+    };
+    for input in inputs {
+        let result = match input.email {
+            Ok(email) => send_mail::enqueue(backend.as_ref(), &email, &args.transport).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(id) => crate::print_line(&id.to_string()),
+            Err(e) => return crate::fail_in(&input.source, &e),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
+    let task = match send_mail_task(&args.via) {
+        Ok(task) => task,
+        Err(e) => return crate::fail(&e),
+    };
+    if task.transport_names().next().is_none() {
+        return crate::fail(&Error::configuration(
+            "via",
+            "give at least one --via [NAME=]TRANSPORT_URL (or set MAILROOM_TRANSPORT)",
+        ));
+    }
+    if args.concurrency == 0 {
+        return crate::fail(&Error::configuration("concurrency", "must be at least 1"));
+    }
+    let registry = Registry::new().with(task.clone());
+    let backend = match tasks::open(&args.queue.url, &registry).await {
+        Ok(b) => b,
+        Err(e) => return crate::fail(&e.into()),
+    };
+    let worker = Worker::builder(Arc::clone(&backend), registry)
+        .concurrency(args.concurrency)
+        .lease(Duration::from_secs(args.lease.max(1)))
+        .burst(args.burst)
+        .build();
+    let outcome = worker.run(shutdown_signal()).await;
+    task.close().await;
+    match outcome {
+        Ok(report) => {
+            tracing::info!(?report, "worker stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => crate::fail(&e.into()),
+    }
+}
+
+pub(crate) async fn status(args: StatusArgs) -> ExitCode {
+    let id: TaskId = match args.task_id.parse() {
+        Ok(id) => id,
+        Err(_) => {
+            return crate::fail(&Error::InvalidMessage {
+                field: "TASK_ID".into(),
+                reason: format!(
+                    "`{}` is not a task id as printed by `mailroom enqueue`",
+                    args.task_id
+                ),
+            });
+        }
+    };
+    let backend = match tasks::open(&args.queue.url, &Registry::new()).await {
+        Ok(b) => b,
+        Err(e) => return crate::fail(&e.into()),
+    };
+    match backend.get_result(id).await {
+        Ok(result) => {
+            crate::print_line(&serde_json::to_string_pretty(&result).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => crate::fail(&e.into()),
+    }
+}

@@ -1,0 +1,57 @@
+//! `mailroom send`: deliver now.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use mailroom::transport;
+
+use crate::input::read_messages;
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Transport URL (smtp://, smtps://, file:DIR, console:, memory:, dummy:).
+    #[arg(
+        long,
+        env = "MAILROOM_TRANSPORT",
+        value_name = "TRANSPORT_URL",
+        hide_env_values = true
+    )]
+    via: String,
+    /// Message JSON files (standard input when none).
+    files: Vec<PathBuf>,
+}
+
+/// Sends every message; prints one JSON line per delivered message. Exits with the status
+/// of the first failure (69 permanent, 75 transient, 65 invalid input), 0 when all went.
+pub(crate) async fn run(args: SendArgs) -> ExitCode {
+    let transport = match transport::from_url(&args.via) {
+        Ok(t) => t,
+        Err(e) => return crate::fail(&e),
+    };
+    let inputs = match read_messages(&args.files) {
+        Ok(inputs) => inputs,
+        Err(e) => return crate::fail(&e),
+    };
+    let mut status = ExitCode::SUCCESS;
+    let mut failed = false;
+    for input in inputs {
+        let result = match input.email {
+            Ok(email) => transport.send(&email).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(delivery) => {
+                crate::print_line(&serde_json::to_string(&delivery).unwrap_or_default())
+            }
+            Err(e) => {
+                let code = crate::fail_in(&input.source, &e);
+                if !failed {
+                    status = code;
+                    failed = true;
+                }
+            }
+        }
+    }
+    status
+}

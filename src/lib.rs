@@ -1,0 +1,62 @@
+//! mailroom composes, signs, queues and delivers email: unicode-first MIME, pluggable
+//! transports, a durable background task queue, CSP-safe HTML bodies and DKIM.
+//!
+//! ```
+//! use mailroom::{Email, RenderOptions};
+//!
+//! let email = Email::builder()
+//!     .from("Zoë Müller <zoe@example.com>")
+//!     .to("Jürgen <jurgen@bücher.example>")
+//!     .subject("Ваш заказ готов")
+//!     .text("Your order is ready.")
+//!     .build()?;
+//! let bytes = email.render(&RenderOptions::deterministic())?;
+//! let text = String::from_utf8(bytes).unwrap();
+//! assert!(text.contains("To: =?utf-8?"));
+//! assert!(text.contains("<jurgen@xn--bcher-kva.example>"));
+//! # Ok::<(), mailroom::Error>(())
+//! ```
+//!
+//! # Modules
+//!
+//! | module | what it is for |
+//! |---|---|
+//! | [`message`] | [`Email`], its builder, [`Address`], [`Attachment`], the JSON form |
+//! | [`render`] | MIME rendering, [`RenderOptions`], deterministic output |
+//! | [`csp`] | Content-Security-Policy builder, nonces and hash sources |
+//! | `html` | the CSP-safe HTML body pipeline (feature `html`) |
+//! | `dkim` | DKIM signing (feature `dkim`) |
+//! | [`transport`] | the [`Transport`](transport::Transport) trait, SMTP, file, console, memory, dummy |
+//! | [`tasks`] | the background Tasks framework (knows nothing about email) and its backends |
+//! | [`send_mail`] | the `send_mail` task that joins rendering, signing and delivery |
+//! | [`testing`] | outbox assertions and test helpers |
+//!
+//! # Features
+//!
+//! | feature | enables | default |
+//! |---|---|---|
+//! | `cli` | the `mailroom` command-line program | yes |
+//! | `smtp` | SMTP delivery on lettre (tokio, rustls) | yes |
+//! | `sqlite` | the embedded SQLite task backend | yes |
+//! | `html` | the CSP-safe HTML pipeline (ammonia, lol_html, css-inline) | yes |
+//! | `dkim` | DKIM signing on mail-auth | yes |
+//! | `postgres` | the PostgreSQL task backend | no |
+//! | `html-fetch` | fetching remote images and stylesheets into HTML bodies | no |
+//! | `test-util` | the task-backend conformance suite for outside backends | no |
+
+pub mod csp;
+#[cfg(feature = "dkim")]
+pub mod dkim;
+pub mod error;
+#[cfg(feature = "html")]
+pub mod html;
+pub mod message;
+pub mod render;
+pub mod send_mail;
+pub mod tasks;
+pub mod testing;
+pub mod transport;
+
+pub use error::{DeliveryFailure, Error, Result};
+pub use message::{Address, AddressInput, Attachment, AttachmentBody, Email, EmailBuilder};
+pub use render::{RenderOptions, Signer};

@@ -1,0 +1,101 @@
+//! The top-level header block.
+
+use std::borrow::Cow;
+
+use mail_builder::headers::HeaderType;
+use mail_builder::headers::address::Address as MbAddress;
+use mail_builder::headers::message_id::MessageId;
+use mail_builder::headers::raw::Raw;
+use mail_builder::headers::text::Text;
+
+use super::Ids;
+use crate::error::Result;
+use crate::message::{Address, Email, phrase_string};
+
+pub(crate) type Headers<'a> = Vec<(Cow<'a, str>, HeaderType<'a>)>;
+
+/// From, Sender, To, Cc, Reply-To, Subject, Date, Message-ID, the extra headers, MIME-Version.
+/// Bcc is never written.
+pub(crate) fn top_level<'a>(email: &'a Email, smtputf8: bool, ids: &Ids) -> Result<Headers<'a>> {
+    let mut headers: Headers<'a> = Vec::with_capacity(10 + email.headers.len());
+    headers.push((
+        "From".into(),
+        addresses("from", std::slice::from_ref(&email.from), smtputf8)?,
+    ));
+    if let Some(sender) = &email.sender {
+        headers.push((
+            "Sender".into(),
+            addresses("sender", std::slice::from_ref(sender), smtputf8)?,
+        ));
+    }
+    for (name, list, field) in [
+        ("To", &email.to, "to"),
+        ("Cc", &email.cc, "cc"),
+        ("Reply-To", &email.reply_to, "reply_to"),
+    ] {
+        if !list.is_empty() {
+            headers.push((name.into(), addresses(field, list, smtputf8)?));
+        }
+    }
+    if let Some(subject) = &email.subject {
+        headers.push(("Subject".into(), unstructured(subject, smtputf8)));
+    }
+    headers.push((
+        "Date".into(),
+        HeaderType::Raw(Raw::new(ids.date.to_rfc2822())),
+    ));
+    headers.push((
+        "Message-ID".into(),
+        HeaderType::MessageId(MessageId::new(ids.message_id.clone())),
+    ));
+    for (name, value) in &email.headers {
+        headers.push((Cow::Borrowed(name.as_str()), unstructured(value, smtputf8)));
+    }
+    headers.push(("MIME-Version".into(), HeaderType::Raw(Raw::new("1.0"))));
+    Ok(headers)
+}
+
+/// Unstructured text: encoded words when non-ASCII, unless UTF-8 headers are allowed and
+/// every run of the text folds under the line limit.
+pub(crate) fn unstructured(value: &str, smtputf8: bool) -> HeaderType<'_> {
+    let foldable = value.split([' ', '\t']).all(|word| word.len() < 900);
+    if smtputf8 && !value.is_ascii() && foldable {
+        HeaderType::Raw(Raw::new(value))
+    } else {
+        HeaderType::Text(Text::new(value))
+    }
+}
+
+/// An address list. ASCII mode: punycode domains, encoded-word names (a non-ASCII local part
+/// is an error naming the field). SMTPUTF8 mode: raw UTF-8 where anything is non-ASCII.
+fn addresses<'a>(field: &str, list: &'a [Address], smtputf8: bool) -> Result<HeaderType<'a>> {
+    if smtputf8
+        && list
+            .iter()
+            .any(|a| !a.email().is_ascii() || a.name().is_some_and(|n| !n.is_ascii()))
+    {
+        let text = list
+            .iter()
+            .map(|a| match a.name() {
+                Some(name) => format!("{} <{}>", phrase_string(name), a.email()),
+                None => format!("<{}>", a.email()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Ok(HeaderType::Raw(Raw::new(text)));
+    }
+    let mut items = Vec::with_capacity(list.len());
+    for (i, a) in list.iter().enumerate() {
+        let at = if list.len() == 1 && !matches!(field, "to" | "cc" | "reply_to") {
+            field.to_owned()
+        } else {
+            format!("{field}[{i}]")
+        };
+        items.push(MbAddress::new_address(a.name(), a.ascii_email_for(&at)?));
+    }
+    Ok(HeaderType::Address(if items.len() == 1 {
+        items.remove(0)
+    } else {
+        MbAddress::new_list(items)
+    }))
+}

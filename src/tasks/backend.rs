@@ -1,0 +1,426 @@
+//! The one [`TaskBackend`] trait every backend implements, and the values that cross it.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AttemptError, TaskError, TaskId, TaskResult};
+
+#[cfg(feature = "sqlite")]
+pub(super) mod sqlite;
+
+#[cfg(feature = "postgres")]
+pub(super) mod postgres;
+
+pub(super) mod dummy;
+pub(super) mod immediate;
+
+/// The lowest priority a task may have.
+pub const MIN_PRIORITY: i32 = -100;
+/// The highest priority a task may have.
+pub const MAX_PRIORITY: i32 = 100;
+/// The queue tasks go to unless told otherwise.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// What a backend can do (Django's `supports_*` flags, plus whether a worker pulls from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Tasks may carry a `run_after` time.
+    pub supports_defer: bool,
+    /// Tasks may carry a priority other than 0.
+    pub supports_priority: bool,
+    /// [`TaskBackend::get_result`] works.
+    pub supports_get_result: bool,
+    /// Tasks are stored and run later by a [`Worker`](super::Worker) (claim, lease, finish).
+    pub supports_worker: bool,
+}
+
+impl Capabilities {
+    /// Everything supported: a durable queue backend.
+    pub const DURABLE: Capabilities = Capabilities {
+        supports_defer: true,
+        supports_priority: true,
+        supports_get_result: true,
+        supports_worker: true,
+    };
+
+    /// Builds a capability set (the struct is `#[non_exhaustive]`).
+    pub const fn new(
+        supports_defer: bool,
+        supports_priority: bool,
+        supports_get_result: bool,
+        supports_worker: bool,
+    ) -> Self {
+        Capabilities {
+            supports_defer,
+            supports_priority,
+            supports_get_result,
+            supports_worker,
+        }
+    }
+}
+
+/// A task to enqueue: a name, JSON arguments and options. Build one with
+/// [`Task::new_task`](super::Task::new_task) (typed, with the task's defaults) or
+/// [`NewTask::new`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// The registered task name.
+    pub task_name: String,
+    /// The JSON arguments.
+    pub args: serde_json::Value,
+    /// The queue; must be one the backend knows.
+    pub queue_name: String,
+    /// −100..=100, higher runs first.
+    pub priority: i32,
+    /// Do not run before this time (backends with `supports_defer` only).
+    pub run_after: Option<DateTime<Utc>>,
+    /// How many attempts in all (≥ 1).
+    pub max_attempts: u32,
+    /// A second enqueue with the same key returns the first task's id and stores nothing.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewTask {
+    /// A task with default options: queue `default`, priority 0, no `run_after`, 10 attempts.
+    pub fn new(task_name: impl Into<String>, args: serde_json::Value) -> Self {
+        NewTask {
+            task_name: task_name.into(),
+            args,
+            queue_name: DEFAULT_QUEUE.to_owned(),
+            priority: 0,
+            run_after: None,
+            max_attempts: 10,
+            idempotency_key: None,
+        }
+    }
+
+    /// Sets the queue.
+    pub fn queue(mut self, queue_name: impl Into<String>) -> Self {
+        self.queue_name = queue_name.into();
+        self
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets the earliest start time.
+    pub fn run_after(mut self, at: DateTime<Utc>) -> Self {
+        self.run_after = Some(at);
+        self
+    }
+
+    /// Sets the number of attempts.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// Puts claimed tasks (each with its enqueue sequence number) in the order every backend
+/// claims in: highest priority first, then earliest `run_after`, then enqueue order.
+pub(crate) fn in_claim_order(mut claimed: Vec<(i64, ClaimedTask)>) -> Vec<ClaimedTask> {
+    claimed.sort_by(|(sa, a), (sb, b)| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.run_after.cmp(&b.run_after))
+            .then(sa.cmp(sb))
+    });
+    claimed.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Checks `task` against Django's rules and the backend's capabilities and queues. Every
+/// backend calls this at enqueue.
+pub fn validate(
+    task: &NewTask,
+    capabilities: Capabilities,
+    queues: &[String],
+) -> Result<(), TaskError> {
+    if task.task_name.is_empty() || task.task_name.len() > 200 {
+        return Err(TaskError::invalid(
+            "task_name",
+            "must be 1 to 200 bytes long",
+        ));
+    }
+    if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&task.priority) {
+        return Err(TaskError::invalid(
+            "priority",
+            format!(
+                "must be a whole number between {MIN_PRIORITY} and {MAX_PRIORITY}, got {}",
+                task.priority
+            ),
+        ));
+    }
+    if !capabilities.supports_priority && task.priority != 0 {
+        return Err(TaskError::invalid(
+            "priority",
+            "is not supported by this backend; leave it at 0",
+        ));
+    }
+    if !queues.iter().any(|q| q == &task.queue_name) {
+        return Err(TaskError::invalid(
+            "queue_name",
+            format!(
+                "`{}` is not a queue of this backend (known: {})",
+                task.queue_name,
+                queues.join(", ")
+            ),
+        ));
+    }
+    if task.run_after.is_some() && !capabilities.supports_defer {
+        return Err(TaskError::invalid(
+            "run_after",
+            "is not supported by this backend; use a backend that supports deferred tasks",
+        ));
+    }
+    if task.max_attempts == 0 || task.max_attempts > 1000 {
+        return Err(TaskError::invalid(
+            "max_attempts",
+            "must be between 1 and 1000",
+        ));
+    }
+    if let Some(key) = &task.idempotency_key
+        && (key.is_empty() || key.len() > 500)
+    {
+        return Err(TaskError::invalid(
+            "idempotency_key",
+            "must be 1 to 500 bytes long",
+        ));
+    }
+    // The JSON must read back the same; `Value` always does, but a number that is not
+    // finite cannot be stored.
+    let text = serde_json::to_string(&task.args)
+        .map_err(|e| TaskError::invalid("args", format!("cannot be serialised to JSON: {e}")))?;
+    let back: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        TaskError::invalid("args", format!("do not survive a JSON round trip: {e}"))
+    })?;
+    if back != task.args {
+        return Err(TaskError::invalid("args", "change in a JSON round trip"));
+    }
+    Ok(())
+}
+
+/// Which attempt of which task a worker holds. Every write about a running task is fenced by
+/// the whole lease: it applies only while the task is `RUNNING` under this worker and attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Lease {
+    /// The task.
+    pub id: TaskId,
+    /// The worker holding it.
+    pub worker_id: String,
+    /// The attempt it holds (1-based).
+    pub attempt: u32,
+}
+
+/// A request to claim up to `limit` ready tasks.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// The claiming worker's id (recorded in the task and its `worker_ids`).
+    pub worker_id: String,
+    /// The queues to claim from.
+    pub queues: Vec<String>,
+    /// At most this many tasks.
+    pub limit: usize,
+    /// How long the lease lasts without a heartbeat.
+    pub lease: Duration,
+    /// "Now": tasks with `run_after <= now` are ready; leases expire at `now + lease`.
+    pub now: DateTime<Utc>,
+}
+
+/// A task a worker has claimed, with its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedTask {
+    /// The lease to present when finishing it.
+    pub lease: Lease,
+    /// The registered task name.
+    pub task_name: String,
+    /// The queue it came from.
+    pub queue_name: String,
+    /// Its priority.
+    pub priority: i32,
+    /// Its JSON arguments.
+    pub args: serde_json::Value,
+    /// How many attempts it may have in all.
+    pub max_attempts: u32,
+    /// When it was enqueued.
+    pub enqueued_at: DateTime<Utc>,
+    /// The `run_after` it was ready at.
+    pub run_after: DateTime<Utc>,
+    /// When the lease expires unless extended by a heartbeat.
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+/// How an attempt ended, as the worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutcomeKind {
+    /// Success: store the return value, status `SUCCESSFUL`.
+    Succeeded {
+        /// The JSON return value.
+        return_value: serde_json::Value,
+    },
+    /// A retryable failure: record the error, status `READY` again from `run_after`.
+    Retry {
+        /// The error of this attempt.
+        error: AttemptError,
+        /// When the next attempt may start.
+        run_after: DateTime<Utc>,
+    },
+    /// A final failure: record the error, status `FAILED`.
+    Failed {
+        /// The error of this attempt.
+        error: AttemptError,
+    },
+}
+
+/// The end of one attempt, fenced by its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The lease the worker holds.
+    pub lease: Lease,
+    /// When the attempt ended.
+    pub at: DateTime<Utc>,
+    /// How it ended.
+    pub kind: OutcomeKind,
+}
+
+/// What a rescue pass did with expired leases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RescueReport {
+    /// Tasks returned to `READY`.
+    pub retried: u64,
+    /// Tasks marked `FAILED` because they had no attempts left.
+    pub failed: u64,
+}
+
+/// The one storage contract every backend implements (immediate, dummy, SQLite,
+/// PostgreSQL). Object safe: use `Arc<dyn TaskBackend>`.
+///
+/// The worker-side methods (`claim`, `heartbeat`, `finish`, `rescue_expired`, `prune`)
+/// matter only for backends whose [`Capabilities::supports_worker`] is set; others return
+/// nothing / `false` / zero.
+#[async_trait]
+pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
+    /// A short name: `sqlite`, `postgres`, `immediate`, `dummy`.
+    fn name(&self) -> &'static str;
+
+    /// What this backend supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The queue names this backend accepts.
+    fn queues(&self) -> &[String];
+
+    /// Validates and stores `tasks` atomically (all or none), returning their ids in order.
+    /// A task whose idempotency key is already stored gets the stored task's id.
+    async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError>;
+
+    /// Validates and stores one task.
+    async fn enqueue(&self, task: NewTask) -> Result<TaskId, TaskError> {
+        let ids = self.enqueue_many(vec![task]).await?;
+        ids.into_iter().next().ok_or_else(|| TaskError::Storage {
+            message: "enqueue returned no id".to_owned(),
+            source: None,
+        })
+    }
+
+    /// The task's current result. [`TaskError::NotFound`] when there is none.
+    async fn get_result(&self, id: TaskId) -> Result<TaskResult, TaskError>;
+
+    /// Claims up to `req.limit` ready tasks (status `READY`, `run_after <= now`, in
+    /// `req.queues`), highest priority first, then earliest `run_after`, then enqueue order.
+    /// Each claim increments the attempt and records the worker and lease expiry.
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError>;
+
+    /// Extends each lease to `now + lease`; `false` for a lease no longer held.
+    async fn heartbeat(
+        &self,
+        leases: &[Lease],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, TaskError>;
+
+    /// Records how attempts ended; per outcome, `true` if applied, `false` if the lease was
+    /// no longer held (a stale completion, rejected).
+    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<bool>, TaskError>;
+
+    /// Marks the attempt successful (fenced by `lease`).
+    async fn complete(
+        &self,
+        lease: &Lease,
+        return_value: serde_json::Value,
+    ) -> Result<bool, TaskError> {
+        let o = Outcome {
+            lease: lease.clone(),
+            at: Utc::now(),
+            kind: OutcomeKind::Succeeded { return_value },
+        };
+        Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
+    }
+
+    /// Marks the task failed for good (fenced by `lease`).
+    async fn fail(&self, lease: &Lease, error: AttemptError) -> Result<bool, TaskError> {
+        let o = Outcome {
+            lease: lease.clone(),
+            at: Utc::now(),
+            kind: OutcomeKind::Failed { error },
+        };
+        Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
+    }
+
+    /// Returns the task to `READY` from `run_after` (fenced by `lease`).
+    async fn retry(
+        &self,
+        lease: &Lease,
+        error: AttemptError,
+        run_after: DateTime<Utc>,
+    ) -> Result<bool, TaskError> {
+        let o = Outcome {
+            lease: lease.clone(),
+            at: Utc::now(),
+            kind: OutcomeKind::Retry { error, run_after },
+        };
+        Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
+    }
+
+    /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
+    /// once), or to `FAILED` when it has no attempts left, recording a `lease_expired` error.
+    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError>;
+
+    /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
+    /// returns how many.
+    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError>;
+
+    /// Waits until tasks may have been enqueued on `queues` or `timeout` passes, whichever
+    /// comes first; an idle worker calls this between polls. The default just sleeps;
+    /// the PostgreSQL backend wakes on `LISTEN`/`NOTIFY`.
+    async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
+        let _ = queues;
+        tokio::time::sleep(timeout).await;
+    }
+}
+
+/// The conformance suite's hook into a backend's transactional enqueue: open a transaction
+/// on the backend's own storage, enqueue `tasks` through the same code path that callers use
+/// with their own transaction (e.g. `SqliteBackend::enqueue_in`), then commit or roll back.
+#[async_trait]
+pub trait TransactionalEnqueue: TaskBackend {
+    /// Enqueues `tasks` inside a fresh transaction, then commits (`commit == true`) or
+    /// rolls back.
+    async fn enqueue_in_new_transaction(
+        &self,
+        tasks: Vec<NewTask>,
+        commit: bool,
+    ) -> Result<Vec<TaskId>, TaskError>;
+}

@@ -1,0 +1,170 @@
+//! The immediate backend: runs each task inside `enqueue`, once, and keeps its result.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::dummy::ready_result;
+use super::{
+    Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, NewTask, Outcome, RescueReport,
+    TaskBackend, validate,
+};
+use crate::tasks::{
+    AttemptError, Registry, TaskContext, TaskError, TaskId, TaskResult, TaskStatus,
+};
+
+/// Runs every task as it is enqueued (one attempt, no retries, no `run_after`), like
+/// Django's `ImmediateBackend`; results are kept in memory for [`TaskBackend::get_result`].
+#[derive(Debug)]
+pub struct ImmediateBackend {
+    registry: Registry,
+    queues: Vec<String>,
+    results: Mutex<Vec<TaskResult>>,
+}
+
+impl ImmediateBackend {
+    /// An immediate backend running tasks from `registry`, accepting the `default` queue.
+    pub fn new(registry: Registry) -> Self {
+        Self::with_queues(registry, [DEFAULT_QUEUE])
+    }
+
+    /// An immediate backend accepting the given queues.
+    pub fn with_queues<I: IntoIterator<Item = S>, S: Into<String>>(
+        registry: Registry,
+        queues: I,
+    ) -> Self {
+        ImmediateBackend {
+            registry,
+            queues: queues.into_iter().map(Into::into).collect(),
+            results: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<TaskResult>> {
+        self.results.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn run_one(&self, task: NewTask) -> Result<TaskId, TaskError> {
+        if let Some(key) = &task.idempotency_key
+            && let Some(existing) = self
+                .lock()
+                .iter()
+                .find(|r| r.idempotency_key.as_deref() == Some(key))
+        {
+            return Ok(existing.id);
+        }
+        let runner = self
+            .registry
+            .get(&task.task_name)
+            .ok_or_else(|| TaskError::UnknownTask {
+                name: task.task_name.clone(),
+            })?;
+        let id = TaskId::new();
+        let now = Utc::now();
+        let mut result = ready_result(id, task, now);
+        result.status = TaskStatus::Running;
+        result.attempts = 1;
+        result.started_at = Some(now);
+        result.last_attempted_at = Some(now);
+        let ctx = TaskContext {
+            id,
+            task_name: result.task_name.clone(),
+            queue_name: result.queue_name.clone(),
+            attempt: 1,
+            max_attempts: 1,
+            worker_id: None,
+        };
+        let span = tracing::info_span!("task", %id, name = %result.task_name, attempt = 1u32);
+        let outcome =
+            tracing::Instrument::instrument(runner.run_json(ctx, result.args.clone()), span).await;
+        let end = Utc::now();
+        result.finished_at = Some(end);
+        match outcome {
+            Ok(value) => {
+                result.status = TaskStatus::Successful;
+                result.return_value = Some(value);
+            }
+            Err(failure) => {
+                result.status = TaskStatus::Failed;
+                result.errors.push(AttemptError {
+                    attempt: 1,
+                    kind: failure.kind,
+                    message: failure.message,
+                    worker_id: None,
+                    at: end,
+                });
+            }
+        }
+        self.lock().push(result);
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl TaskBackend for ImmediateBackend {
+    fn name(&self) -> &'static str {
+        "immediate"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(false, true, true, false)
+    }
+
+    fn queues(&self) -> &[String] {
+        &self.queues
+    }
+
+    async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
+        for task in &tasks {
+            validate(task, self.capabilities(), &self.queues)?;
+            if !self.registry.contains(&task.task_name) {
+                return Err(TaskError::UnknownTask {
+                    name: task.task_name.clone(),
+                });
+            }
+        }
+        let mut ids = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            ids.push(self.run_one(task).await?);
+        }
+        Ok(ids)
+    }
+
+    async fn get_result(&self, id: TaskId) -> Result<TaskResult, TaskError> {
+        self.lock()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or_else(|| TaskError::NotFound { id: id.to_string() })
+    }
+
+    async fn claim(&self, _req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
+        Ok(Vec::new())
+    }
+
+    async fn heartbeat(
+        &self,
+        leases: &[Lease],
+        _lease: Duration,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, TaskError> {
+        Ok(vec![false; leases.len()])
+    }
+
+    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<bool>, TaskError> {
+        Ok(vec![false; outcomes.len()])
+    }
+
+    async fn rescue_expired(&self, _now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+        Ok(RescueReport::default())
+    }
+
+    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError> {
+        let mut results = self.lock();
+        let before = results.len();
+        results.retain(|r| r.finished_at.is_none_or(|f| f >= finished_before));
+        Ok((before - results.len()) as u64)
+    }
+}

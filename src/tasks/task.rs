@@ -1,0 +1,307 @@
+//! The [`Task`] trait, the [`TaskContext`] a run receives, the [`TaskFailure`] it may
+//! return, and the [`Registry`] a worker finds tasks in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{NewTask, RetryPolicy, TaskError, TaskId};
+
+/// A unit of background work with a stable name, JSON arguments and a JSON output.
+///
+/// ```
+/// use mailroom::tasks::{Task, TaskContext, TaskFailure};
+///
+/// struct Add;
+///
+/// #[async_trait::async_trait]
+/// impl Task for Add {
+///     const NAME: &'static str = "add";
+///     type Args = (i64, i64);
+///     type Output = i64;
+///
+///     async fn run(&self, _ctx: TaskContext, (a, b): (i64, i64)) -> Result<i64, TaskFailure> {
+///         a.checked_add(b).ok_or_else(|| TaskFailure::permanent("overflow", "sum does not fit"))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Task: Send + Sync + 'static {
+    /// The stable name stored with each enqueued task; never rename a task with rows queued.
+    const NAME: &'static str;
+    /// The queue new tasks go to unless the caller says otherwise.
+    const QUEUE: &'static str = super::DEFAULT_QUEUE;
+    /// The priority new tasks get unless the caller says otherwise (−100..=100).
+    const PRIORITY: i32 = 0;
+    /// How many attempts a task may have in all (the first run counts).
+    const MAX_ATTEMPTS: u32 = 10;
+
+    /// The arguments, stored as JSON.
+    type Args: Serialize + DeserializeOwned + Send + 'static;
+    /// What a successful run returns, stored as JSON.
+    type Output: Serialize + Send + 'static;
+
+    /// The idempotency key a new task gets by default: enqueuing a second task with the same
+    /// key returns the first task's id instead. `None` (the default) means no key.
+    fn idempotency_key(_args: &Self::Args) -> Option<String> {
+        None
+    }
+
+    /// The backoff between attempts after a retryable failure.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    /// Runs one attempt. Return [`TaskFailure::retry`] for a transient error (retried with
+    /// backoff while attempts remain) or [`TaskFailure::permanent`] to fail at once.
+    async fn run(&self, ctx: TaskContext, args: Self::Args) -> Result<Self::Output, TaskFailure>;
+
+    /// A [`NewTask`] for these arguments with this task's defaults (name, queue, priority,
+    /// max attempts, idempotency key), after checking that the arguments survive a JSON
+    /// round trip.
+    fn new_task(args: &Self::Args) -> Result<NewTask, TaskError>
+    where
+        Self: Sized,
+    {
+        let value = json_round_trip::<Self::Args>(args)?;
+        let mut task = NewTask::new(Self::NAME, value)
+            .queue(Self::QUEUE)
+            .priority(Self::PRIORITY)
+            .max_attempts(Self::MAX_ATTEMPTS);
+        task.idempotency_key = Self::idempotency_key(args);
+        Ok(task)
+    }
+}
+
+/// Serialises `args` and checks that reading the JSON back gives the same JSON, so that what
+/// the worker decodes is what the caller meant (Django's "arguments must survive a JSON round
+/// trip").
+pub(crate) fn json_round_trip<A: Serialize + DeserializeOwned>(
+    args: &A,
+) -> Result<serde_json::Value, TaskError> {
+    let value = serde_json::to_value(args)
+        .map_err(|e| TaskError::invalid("args", format!("cannot be serialised to JSON: {e}")))?;
+    let back: A = serde_json::from_value(value.clone()).map_err(|e| {
+        TaskError::invalid("args", format!("do not survive a JSON round trip: {e}"))
+    })?;
+    let again = serde_json::to_value(&back)
+        .map_err(|e| TaskError::invalid("args", format!("cannot be serialised to JSON: {e}")))?;
+    if again != value {
+        return Err(TaskError::invalid(
+            "args",
+            "change in a JSON round trip; use types whose JSON form reads back the same",
+        ));
+    }
+    Ok(value)
+}
+
+/// What a running attempt knows about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskContext {
+    /// The task's id — also the id of its [`TaskResult`](super::TaskResult).
+    pub id: TaskId,
+    /// The registered task name.
+    pub task_name: String,
+    /// The queue it came from.
+    pub queue_name: String,
+    /// This attempt's number, 1-based.
+    pub attempt: u32,
+    /// How many attempts it may have in all.
+    pub max_attempts: u32,
+    /// The worker running it (`None` in the immediate backend).
+    pub worker_id: Option<String>,
+}
+
+impl TaskContext {
+    /// `true` when a retryable failure of this attempt will not be retried.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+}
+
+/// Whether a failed attempt should be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// A transient error: try again after a backoff while attempts remain.
+    Retry,
+    /// A permanent error: fail the task now.
+    Fail,
+}
+
+/// Why an attempt failed, and whether to retry: a kind, a message and a [`Disposition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFailure {
+    /// Retry or fail now.
+    pub disposition: Disposition,
+    /// A short machine-readable kind (e.g. `transient`, `smtp_550`).
+    pub kind: String,
+    /// A human-readable message.
+    pub message: String,
+    /// Overrides the retry policy's delay for the next attempt.
+    pub retry_after: Option<Duration>,
+}
+
+impl TaskFailure {
+    /// A transient failure: retried with backoff while attempts remain.
+    pub fn retry(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        TaskFailure {
+            disposition: Disposition::Retry,
+            kind: kind.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A permanent failure: the task fails now, whatever attempts remain.
+    pub fn permanent(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        TaskFailure {
+            disposition: Disposition::Fail,
+            kind: kind.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Asks for the next attempt after `delay` instead of the policy's backoff.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// `true` for a retryable failure.
+    pub fn is_retry(&self) -> bool {
+        self.disposition == Disposition::Retry
+    }
+}
+
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for TaskFailure {}
+
+impl From<crate::Error> for TaskFailure {
+    /// Transient delivery failures and storage/I/O errors retry; invalid input, permanent
+    /// delivery failures and configuration errors fail at once.
+    fn from(err: crate::Error) -> Self {
+        let permanent = err.is_permanent() || matches!(err, crate::Error::Configuration { .. });
+        let kind = match &err {
+            crate::Error::InvalidAddress { .. } => "invalid_address",
+            crate::Error::HeaderInjection { .. } => "header_injection",
+            crate::Error::InvalidMessage { .. } => "invalid_message",
+            crate::Error::Transient(_) => "transient",
+            crate::Error::Permanent(_) => "permanent",
+            crate::Error::Queue { .. } => "queue",
+            crate::Error::Io { .. } => "io",
+            crate::Error::Configuration { .. } => "configuration",
+        };
+        if permanent {
+            TaskFailure::permanent(kind, err.to_string())
+        } else {
+            TaskFailure::retry(kind, err.to_string())
+        }
+    }
+}
+
+/// A task with its types erased, as the worker runs it.
+#[async_trait]
+pub(crate) trait ErasedTask: Send + Sync {
+    fn retry_policy(&self) -> RetryPolicy;
+    async fn run_json(
+        &self,
+        ctx: TaskContext,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, TaskFailure>;
+}
+
+struct Erased<T>(T);
+
+#[async_trait]
+impl<T: Task> ErasedTask for Erased<T> {
+    fn retry_policy(&self) -> RetryPolicy {
+        self.0.retry_policy()
+    }
+
+    async fn run_json(
+        &self,
+        ctx: TaskContext,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, TaskFailure> {
+        let args: T::Args = serde_json::from_value(args).map_err(|e| {
+            TaskFailure::permanent("invalid_args", format!("arguments do not decode: {e}"))
+        })?;
+        let output = self.0.run(ctx, args).await?;
+        serde_json::to_value(output).map_err(|e| {
+            TaskFailure::permanent(
+                "invalid_output",
+                format!("return value does not serialise: {e}"),
+            )
+        })
+    }
+}
+
+/// The tasks a worker can run, by name. Cheap to clone.
+///
+/// ```
+/// # use mailroom::tasks::{Registry, Task, TaskContext, TaskFailure};
+/// # struct Noop;
+/// # #[async_trait::async_trait]
+/// # impl Task for Noop {
+/// #     const NAME: &'static str = "noop";
+/// #     type Args = ();
+/// #     type Output = ();
+/// #     async fn run(&self, _: TaskContext, _: ()) -> Result<(), TaskFailure> { Ok(()) }
+/// # }
+/// let registry = Registry::new().with(Noop);
+/// assert!(registry.contains("noop"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    tasks: Arc<BTreeMap<&'static str, Arc<dyn ErasedTask>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `task` under [`Task::NAME`], replacing any task of that name.
+    pub fn register<T: Task>(&mut self, task: T) -> &mut Self {
+        Arc::make_mut(&mut self.tasks).insert(T::NAME, Arc::new(Erased(task)));
+        self
+    }
+
+    /// Adds `task` and returns the registry, for chaining.
+    pub fn with<T: Task>(mut self, task: T) -> Self {
+        self.register(task);
+        self
+    }
+
+    /// `true` when a task of this name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tasks.contains_key(name)
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.tasks.keys().copied()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn ErasedTask>> {
+        self.tasks.get(name).cloned()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.tasks.keys()).finish()
+    }
+}

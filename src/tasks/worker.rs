@@ -1,0 +1,584 @@
+//! The [`Worker`]: claims tasks under a lease, runs them concurrently, renews the leases,
+//! reports each end through a fenced, batched `finish`, and shuts down gracefully.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::Hooks;
+use super::maintenance;
+use super::{
+    AttemptError, ClaimRequest, ClaimedTask, Lease, Outcome, OutcomeKind, Registry, TaskBackend,
+    TaskContext, TaskError, TaskFailure, TaskId,
+};
+
+/// What a worker did before it stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Tasks claimed.
+    pub claimed: u64,
+    /// Attempts that succeeded.
+    pub succeeded: u64,
+    /// Attempts that failed and were scheduled again.
+    pub retried: u64,
+    /// Attempts that failed the task for good.
+    pub failed: u64,
+    /// Outcomes the backend rejected because the lease had been lost (or that could not be
+    /// recorded at all; the rescuer runs those tasks again).
+    pub rejected: u64,
+    /// Attempts still running at the shutdown deadline, abandoned to the rescuer.
+    pub abandoned: u64,
+}
+
+/// Configures a [`Worker`]. Start with [`Worker::builder`].
+#[derive(Debug)]
+pub struct WorkerBuilder {
+    backend: Arc<dyn TaskBackend>,
+    registry: Registry,
+    worker_id: Option<String>,
+    concurrency: usize,
+    queues: Option<Vec<String>>,
+    lease: Duration,
+    heartbeat: Option<Duration>,
+    poll_interval: Duration,
+    burst: bool,
+    shutdown_timeout: Duration,
+    retention: Option<Duration>,
+    prune_interval: Duration,
+    rescue_interval: Option<Duration>,
+    hooks: Vec<Arc<dyn Hooks>>,
+}
+
+impl WorkerBuilder {
+    /// At most `n` tasks at once (default 10; at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The queues to work (default: every queue the backend knows).
+    pub fn queues<I: IntoIterator<Item = S>, S: Into<String>>(mut self, queues: I) -> Self {
+        self.queues = Some(queues.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long a claim lasts without a heartbeat (default 30 s). A task whose worker
+    /// dies runs again once this has passed.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How often leases are renewed (default a third of the lease).
+    pub fn heartbeat_interval(mut self, every: Duration) -> Self {
+        self.heartbeat = Some(every);
+        self
+    }
+
+    /// How long to wait before looking again when no task is ready (default 200 ms).
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every;
+        self
+    }
+
+    /// Exit once no task is ready and none is running (default `false`: run until shutdown).
+    pub fn burst(mut self, burst: bool) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// On shutdown, how long running tasks may take to finish before they are abandoned
+    /// to the rescuer (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Delete finished results older than this (default 7 days); `None` keeps them.
+    pub fn retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How often the rescuer looks for expired leases (default half the lease, at most 30 s).
+    pub fn rescue_interval(mut self, every: Duration) -> Self {
+        self.rescue_interval = Some(every);
+        self
+    }
+
+    /// This worker's id, recorded with each attempt (default `worker-PID-RANDOM`).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// Adds callbacks on started and finished attempts.
+    pub fn hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
+        self.hooks.push(hooks);
+        self
+    }
+
+    /// Builds the worker.
+    pub fn build(self) -> Worker {
+        let worker_id = self.worker_id.unwrap_or_else(|| {
+            let rand = uuid::Uuid::new_v4().simple().to_string();
+            format!("worker-{}-{}", std::process::id(), &rand[..8])
+        });
+        let queues = self
+            .queues
+            .unwrap_or_else(|| self.backend.queues().to_vec());
+        let heartbeat = self
+            .heartbeat
+            .unwrap_or(self.lease / 3)
+            .max(Duration::from_millis(10));
+        let rescue = self
+            .rescue_interval
+            .unwrap_or_else(|| (self.lease / 2).min(Duration::from_secs(30)))
+            .max(Duration::from_millis(10));
+        Worker {
+            backend: self.backend,
+            registry: self.registry,
+            worker_id,
+            concurrency: self.concurrency,
+            queues,
+            lease: self.lease,
+            heartbeat,
+            poll_interval: self.poll_interval,
+            burst: self.burst,
+            shutdown_timeout: self.shutdown_timeout,
+            retention: self.retention,
+            prune_interval: self.prune_interval,
+            rescue_interval: rescue,
+            hooks: self.hooks,
+        }
+    }
+}
+
+/// Runs tasks from a [`TaskBackend`]: see the [module docs](super).
+#[derive(Debug)]
+pub struct Worker {
+    backend: Arc<dyn TaskBackend>,
+    registry: Registry,
+    worker_id: String,
+    concurrency: usize,
+    queues: Vec<String>,
+    lease: Duration,
+    heartbeat: Duration,
+    poll_interval: Duration,
+    burst: bool,
+    shutdown_timeout: Duration,
+    retention: Option<Duration>,
+    prune_interval: Duration,
+    rescue_interval: Duration,
+    hooks: Vec<Arc<dyn Hooks>>,
+}
+
+type Leases = Arc<Mutex<HashMap<TaskId, Lease>>>;
+
+fn lock(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<TaskId, Lease>> {
+    leases.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Worker {
+    /// A builder for a worker on `backend` running the tasks in `registry`.
+    pub fn builder(backend: Arc<dyn TaskBackend>, registry: Registry) -> WorkerBuilder {
+        WorkerBuilder {
+            backend,
+            registry,
+            worker_id: None,
+            concurrency: 10,
+            queues: None,
+            lease: Duration::from_secs(30),
+            heartbeat: None,
+            poll_interval: Duration::from_millis(200),
+            burst: false,
+            shutdown_timeout: Duration::from_secs(30),
+            retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            prune_interval: Duration::from_secs(300),
+            rescue_interval: None,
+            hooks: Vec::new(),
+        }
+    }
+
+    /// This worker's id.
+    pub fn id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Runs until `shutdown` completes (e.g. [`shutdown_signal`]) or, in burst mode, until no
+    /// task is ready and none is running. On shutdown it stops claiming and lets running
+    /// tasks finish within the shutdown timeout; any still running then are abandoned — their
+    /// leases expire and the rescuer gives them back.
+    pub async fn run<F>(self, shutdown: F) -> Result<WorkerReport, TaskError>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        if !self.backend.capabilities().supports_worker {
+            return Err(TaskError::Unsupported {
+                backend: self.backend.name(),
+                operation: "workers (it runs tasks at enqueue or never)",
+            });
+        }
+        let span = tracing::info_span!("worker", id = %self.worker_id);
+        self.run_inner(shutdown).instrument(span).await
+    }
+
+    async fn run_inner<F>(self, shutdown: F) -> Result<WorkerReport, TaskError>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        tracing::info!(queues = ?self.queues, concurrency = self.concurrency, burst = self.burst, "worker started");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let leases: Leases = Arc::new(Mutex::new(HashMap::new()));
+        let mut background = JoinSet::new();
+        background.spawn(heartbeat_loop(
+            self.backend.clone(),
+            leases.clone(),
+            self.lease,
+            self.heartbeat,
+            stop_rx.clone(),
+        ));
+        background.spawn(maintenance::rescuer::run(
+            self.backend.clone(),
+            self.rescue_interval,
+            stop_rx.clone(),
+        ));
+        if let Some(retention) = self.retention {
+            background.spawn(maintenance::pruner::run(
+                self.backend.clone(),
+                retention,
+                self.prune_interval,
+                stop_rx.clone(),
+            ));
+        }
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let completer = tokio::spawn(completer_loop(
+            self.backend.clone(),
+            done_rx,
+            leases.clone(),
+            self.hooks.clone(),
+        ));
+
+        let mut report = WorkerReport::default();
+        let mut running: JoinSet<(ClaimedTask, Result<serde_json::Value, TaskFailure>)> =
+            JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut stopping = false;
+        let mut force_claim = true;
+        let mut claim_errors = 0u32;
+        loop {
+            while let Some(joined) = running.try_join_next() {
+                self.send_outcome(joined, &done_tx);
+            }
+            let free = self.concurrency - running.len();
+            // Claim when there is room for a good batch (or on a poll tick) — claiming one
+            // slot at a time under load would cost one write per task.
+            let worth_it =
+                free > 0 && (force_claim || running.is_empty() || free * 4 >= self.concurrency);
+            let mut claimed_any = false;
+            if worth_it {
+                let req = ClaimRequest {
+                    worker_id: self.worker_id.clone(),
+                    queues: self.queues.clone(),
+                    limit: free,
+                    lease: self.lease,
+                    now: Utc::now(),
+                };
+                match self.backend.claim(&req).await {
+                    Ok(tasks) => {
+                        claim_errors = 0;
+                        claimed_any = !tasks.is_empty();
+                        report.claimed += tasks.len() as u64;
+                        for task in tasks {
+                            self.spawn(task, &leases, &mut running);
+                        }
+                    }
+                    Err(e) => {
+                        claim_errors += 1;
+                        tracing::error!(error = %e, "claiming tasks failed");
+                        if self.burst && claim_errors >= 5 {
+                            stopping = true;
+                        }
+                    }
+                }
+            }
+            force_claim = false;
+            if stopping {
+                break;
+            }
+            if self.burst && !claimed_any && running.is_empty() && worth_it {
+                break;
+            }
+            if claimed_any && running.len() < self.concurrency {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => {
+                    tracing::info!(running = running.len(), "shutdown requested; finishing running tasks");
+                    break;
+                }
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    self.send_outcome(joined, &done_tx);
+                }
+                () = self.backend.wait_for_tasks(&self.queues, self.poll_interval) => {
+                    force_claim = true;
+                }
+            }
+        }
+
+        // Graceful end: no more claims; let running attempts finish within the deadline.
+        let deadline = tokio::time::sleep(self.shutdown_timeout);
+        let mut deadline = std::pin::pin!(deadline);
+        while !running.is_empty() {
+            tokio::select! {
+                Some(joined) = running.join_next() => self.send_outcome(joined, &done_tx),
+                () = &mut deadline => {
+                    report.abandoned = running.len() as u64;
+                    tracing::warn!(abandoned = report.abandoned, "shutdown deadline passed; abandoning running tasks to the rescuer");
+                    running.shutdown().await;
+                    break;
+                }
+            }
+        }
+        drop(done_tx);
+        let finished = completer.await.unwrap_or_default();
+        let _ = stop_tx.send(true);
+        while background.join_next().await.is_some() {}
+        report.succeeded = finished.succeeded;
+        report.retried = finished.retried;
+        report.failed = finished.failed;
+        report.rejected = finished.rejected;
+        tracing::info!(?report, "worker stopped");
+        Ok(report)
+    }
+
+    fn spawn(
+        &self,
+        task: ClaimedTask,
+        leases: &Leases,
+        running: &mut JoinSet<(ClaimedTask, Result<serde_json::Value, TaskFailure>)>,
+    ) {
+        lock(leases).insert(task.lease.id, task.lease.clone());
+        for h in &self.hooks {
+            h.started(&task);
+        }
+        let runner = self.registry.get(&task.task_name);
+        let ctx = TaskContext {
+            id: task.lease.id,
+            task_name: task.task_name.clone(),
+            queue_name: task.queue_name.clone(),
+            attempt: task.lease.attempt,
+            max_attempts: task.max_attempts,
+            worker_id: Some(task.lease.worker_id.clone()),
+        };
+        let span = tracing::info_span!(
+            "task",
+            id = %task.lease.id,
+            name = %task.task_name,
+            queue = %task.queue_name,
+            attempt = task.lease.attempt
+        );
+        let args = task.args.clone();
+        running.spawn(
+            async move {
+                let result = match runner {
+                    None => Err(TaskFailure::retry(
+                        "unknown_task",
+                        format!(
+                            "no task `{}` is registered with this worker",
+                            task.task_name
+                        ),
+                    )),
+                    Some(runner) => AssertUnwindSafe(runner.run_json(ctx, args))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| {
+                            let msg = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| (*s).to_owned())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "the task panicked".to_owned());
+                            Err(TaskFailure::retry("panic", msg))
+                        }),
+                };
+                (task, result)
+            }
+            .instrument(span),
+        );
+    }
+
+    fn send_outcome(
+        &self,
+        joined: Result<
+            (ClaimedTask, Result<serde_json::Value, TaskFailure>),
+            tokio::task::JoinError,
+        >,
+        done: &mpsc::UnboundedSender<(ClaimedTask, Outcome)>,
+    ) {
+        let Ok((task, result)) = joined else {
+            // Only an aborted task lands here; its lease expires and the rescuer retries it.
+            return;
+        };
+        let now = Utc::now();
+        let kind = match result {
+            Ok(return_value) => OutcomeKind::Succeeded { return_value },
+            Err(failure) => {
+                let error = AttemptError {
+                    attempt: task.lease.attempt,
+                    kind: failure.kind.clone(),
+                    message: failure.message.clone(),
+                    worker_id: Some(task.lease.worker_id.clone()),
+                    at: now,
+                };
+                if failure.is_retry() && task.lease.attempt < task.max_attempts {
+                    let delay = failure.retry_after.unwrap_or_else(|| {
+                        self.registry
+                            .get(&task.task_name)
+                            .map(|t| t.retry_policy())
+                            .unwrap_or_default()
+                            .delay(task.lease.attempt)
+                    });
+                    let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    let run_after = now
+                        .checked_add_signed(delay)
+                        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+                    tracing::warn!(id = %task.lease.id, attempt = task.lease.attempt, error = %failure, %run_after, "task attempt failed; will retry");
+                    OutcomeKind::Retry { error, run_after }
+                } else {
+                    tracing::error!(id = %task.lease.id, attempt = task.lease.attempt, error = %failure, "task failed");
+                    OutcomeKind::Failed { error }
+                }
+            }
+        };
+        let outcome = Outcome {
+            lease: task.lease.clone(),
+            at: now,
+            kind,
+        };
+        // The completer lives until this worker drops its sender.
+        let _ = done.send((task, outcome));
+    }
+}
+
+/// Writes outcomes in batches: whatever has arrived since the last write, in one
+/// transaction. A batch that fails is retried; leases stay held (and heartbeated) until
+/// their outcome is written.
+async fn completer_loop(
+    backend: Arc<dyn TaskBackend>,
+    mut rx: mpsc::UnboundedReceiver<(ClaimedTask, Outcome)>,
+    leases: Leases,
+    hooks: Vec<Arc<dyn Hooks>>,
+) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 1000).await > 0 {
+        let outcomes: Vec<Outcome> = batch.iter().map(|(_, o)| o.clone()).collect();
+        let mut delay = Duration::from_millis(50);
+        let mut tries = 0;
+        let applied = loop {
+            match backend.finish(&outcomes).await {
+                Ok(applied) => break Some(applied),
+                Err(e) if tries < 10 => {
+                    tries += 1;
+                    tracing::error!(error = %e, batch = outcomes.len(), "recording task outcomes failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    // Give up on this batch: its leases expire and the rescuer runs the
+                    // tasks again (at least once, never silently lost).
+                    tracing::error!(error = %e, batch = outcomes.len(), "recording task outcomes failed; leaving them to the rescuer");
+                    break None;
+                }
+            }
+        };
+        let Some(applied) = applied else {
+            let mut held = lock(&leases);
+            for (task, _) in batch.drain(..) {
+                held.remove(&task.lease.id);
+            }
+            report.rejected += outcomes.len() as u64;
+            continue;
+        };
+        {
+            let mut held = lock(&leases);
+            for (task, _) in &batch {
+                held.remove(&task.lease.id);
+            }
+        }
+        for ((task, outcome), ok) in batch.drain(..).zip(applied) {
+            if !ok {
+                report.rejected += 1;
+                tracing::warn!(id = %task.lease.id, attempt = task.lease.attempt, "outcome rejected: the lease was lost (the task was rescued)");
+            } else {
+                match outcome.kind {
+                    OutcomeKind::Succeeded { .. } => report.succeeded += 1,
+                    OutcomeKind::Retry { .. } => report.retried += 1,
+                    OutcomeKind::Failed { .. } => report.failed += 1,
+                }
+            }
+            for h in &hooks {
+                h.finished(&task, &outcome.kind, ok);
+            }
+        }
+    }
+    report
+}
+
+async fn heartbeat_loop(
+    backend: Arc<dyn TaskBackend>,
+    leases: Leases,
+    lease: Duration,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    while maintenance::tick(every, &mut stop).await {
+        let held: Vec<Lease> = lock(&leases).values().cloned().collect();
+        if held.is_empty() {
+            continue;
+        }
+        match backend.heartbeat(&held, lease, Utc::now()).await {
+            Ok(ok) => {
+                for (l, ok) in held.iter().zip(ok) {
+                    if !ok {
+                        tracing::warn!(id = %l.id, attempt = l.attempt, "lease lost; this attempt's outcome will be rejected");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "renewing leases failed"),
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT): pass it to [`Worker::run`].
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,77 @@
+//! `file:DIR`: one `.eml` file per message.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tracing::Instrument;
+
+use super::{Delivery, Envelope, Transport, rendered_message_id};
+use crate::error::{Error, Result};
+use crate::message::Email;
+use crate::render::RenderOptions;
+
+/// Writes each message to `DIR/<time>-<uuid>.eml`.
+///
+/// The file is written under a hidden temporary name and renamed into place, so a reader
+/// watching the directory never sees half a message. The directory is created when missing.
+#[derive(Debug, Clone)]
+pub struct FileTransport {
+    dir: PathBuf,
+    options: RenderOptions,
+}
+
+impl FileTransport {
+    /// A transport writing into `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileTransport {
+            dir: dir.into(),
+            options: RenderOptions::default(),
+        }
+    }
+
+    /// Renders with these options (e.g. DKIM signers); SMTPUTF8 is still chosen per message.
+    #[must_use]
+    pub fn with_render_options(mut self, options: RenderOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The directory messages go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[async_trait]
+impl Transport for FileTransport {
+    async fn send(&self, email: &Email) -> Result<Delivery> {
+        let span = super::send_span("file", email);
+        async move {
+            let utf8 = email.needs_smtputf8();
+            let envelope = Envelope::of(email, utf8)?;
+            let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
+            let name = format!(
+                "{}-{}.eml",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+                uuid::Uuid::new_v4().simple()
+            );
+            let tmp = self.dir.join(format!(".{name}.tmp"));
+            let path = self.dir.join(&name);
+            let io = |p: &Path| {
+                let p = p.display().to_string();
+                move |e| Error::io(p, e)
+            };
+            tokio::fs::create_dir_all(&self.dir)
+                .await
+                .map_err(io(&self.dir))?;
+            tokio::fs::write(&tmp, &bytes).await.map_err(io(&tmp))?;
+            tokio::fs::rename(&tmp, &path).await.map_err(io(&path))?;
+            tracing::debug!(path = %path.display(), "message written");
+            let mut delivery = Delivery::local(rendered_message_id(&bytes), &envelope);
+            delivery.queue_id = Some(name);
+            Ok(delivery)
+        }
+        .instrument(span)
+        .await
+    }
+}

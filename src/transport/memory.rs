@@ -1,0 +1,206 @@
+//! `memory:`: keeps every message in an [`Outbox`] that tests inspect.
+//!
+//! `memory:` writes to the process-wide default outbox ([`Outbox::global`], also
+//! `mailroom::testing::outbox()`), the way Django's locmem backend fills
+//! `django.core.mail.outbox`; `memory:NAME` writes to a named one ([`Outbox::named`]).
+//! Tests that run in parallel are better served by their own [`MemoryTransport::new`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use async_trait::async_trait;
+use tracing::Instrument;
+
+use super::{Delivery, Envelope, Transport, rendered_message_id};
+use crate::error::Result;
+use crate::message::{Address, Email};
+use crate::render::RenderOptions;
+
+/// A message a [`MemoryTransport`] received: the message, its envelope and its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentMessage {
+    email: Email,
+    envelope_from: String,
+    envelope_to: Vec<String>,
+    bytes: Vec<u8>,
+    message_id: Option<String>,
+}
+
+impl SentMessage {
+    /// The message as it was given to the transport.
+    pub fn email(&self) -> &Email {
+        &self.email
+    }
+    /// The envelope sender (`MAIL FROM`).
+    pub fn envelope_from(&self) -> &str {
+        &self.envelope_from
+    }
+    /// The envelope recipients (`RCPT TO`): To, Cc and Bcc.
+    pub fn envelope_to(&self) -> &[String] {
+        &self.envelope_to
+    }
+    /// The rendered bytes, as an SMTP server would have received them.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The rendered message as text (lossy for non-UTF-8 bytes).
+    pub fn raw(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+    /// The subject, as given.
+    pub fn subject(&self) -> Option<&str> {
+        self.email.subject()
+    }
+    /// The `Message-ID` that was rendered.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+    /// `true` when `address` (compared without case) is an envelope recipient.
+    pub fn is_sent_to(&self, address: &str) -> bool {
+        let wanted = Address::parse(address)
+            .map(|a| a.email().to_owned())
+            .unwrap_or_else(|_| address.to_owned());
+        self.email
+            .recipients()
+            .iter()
+            .any(|a| a.email().eq_ignore_ascii_case(&wanted))
+            || self
+                .envelope_to
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&wanted))
+    }
+}
+
+/// A shared list of sent messages. Cloning gives another handle on the same list.
+///
+/// Test assertions (`sent_to`, `assert_sent_to`, `subject_contains`...) are in
+/// [`mailroom::testing`](crate::testing).
+#[derive(Debug, Clone, Default)]
+pub struct Outbox {
+    messages: Arc<Mutex<Vec<SentMessage>>>,
+}
+
+impl Outbox {
+    /// A new, empty outbox of its own.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide default outbox that `memory:` writes to.
+    pub fn global() -> Outbox {
+        static GLOBAL: OnceLock<Outbox> = OnceLock::new();
+        GLOBAL.get_or_init(Outbox::new).clone()
+    }
+
+    /// The process-wide outbox named `name`, which `memory:NAME` writes to.
+    pub fn named(name: &str) -> Outbox {
+        static NAMED: OnceLock<Mutex<HashMap<String, Outbox>>> = OnceLock::new();
+        let map = NAMED.get_or_init(Default::default);
+        let mut map = map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(name.to_owned()).or_default().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<SentMessage>> {
+        // A panicking test must not poison the outbox for the next one.
+        self.messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A copy of every message, oldest first.
+    pub fn messages(&self) -> Vec<SentMessage> {
+        self.lock().clone()
+    }
+
+    /// The number of messages.
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// `true` when no message was sent.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// The most recent message.
+    pub fn last(&self) -> Option<SentMessage> {
+        self.lock().last().cloned()
+    }
+
+    /// Empties the outbox (call it at the start of a test that uses a shared outbox).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Removes and returns every message.
+    pub fn take(&self) -> Vec<SentMessage> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    pub(crate) fn push(&self, message: SentMessage) {
+        self.lock().push(message);
+    }
+}
+
+/// A transport that keeps messages in an [`Outbox`] instead of delivering them.
+///
+/// Messages are rendered as an SMTPUTF8-capable server would receive them, so rendering
+/// errors surface as they would with SMTP.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryTransport {
+    outbox: Outbox,
+    options: RenderOptions,
+}
+
+impl MemoryTransport {
+    /// A transport with an outbox of its own.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A transport writing to `outbox` (e.g. [`Outbox::global`]).
+    pub fn with_outbox(outbox: Outbox) -> Self {
+        MemoryTransport {
+            outbox,
+            options: RenderOptions::default(),
+        }
+    }
+
+    /// Renders with these options (e.g. DKIM signers or deterministic output).
+    #[must_use]
+    pub fn with_render_options(mut self, options: RenderOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// A handle on the outbox.
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+}
+
+#[async_trait]
+impl Transport for MemoryTransport {
+    async fn send(&self, email: &Email) -> Result<Delivery> {
+        let span = super::send_span("memory", email);
+        async move {
+            let utf8 = email.needs_smtputf8();
+            let envelope = Envelope::of(email, utf8)?;
+            let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
+            let message_id = rendered_message_id(&bytes);
+            let delivery = Delivery::local(message_id.clone(), &envelope);
+            self.outbox.push(SentMessage {
+                email: email.clone(),
+                envelope_from: envelope.from,
+                envelope_to: envelope.to,
+                bytes,
+                message_id,
+            });
+            Ok(delivery)
+        }
+        .instrument(span)
+        .await
+    }
+}

@@ -1,0 +1,271 @@
+//! Transport URLs (CONTRACTS §4).
+//!
+//! `smtp://[user[:password]@]host[:port][?tls=opportunistic|starttls|none]`, `smtps://…`,
+//! `file:DIR`, `console:`, `memory:[NAME]`, `dummy:`. SMTP URLs also take
+//! `timeout=` (per network operation: `30`, `30s`, `500ms`), `pool=` (most open
+//! connections), `idle=` (idle connection lifetime), `ca=PATH` (also trust the CA
+//! certificates in this PEM file), `helo=NAME` and `auth=xoauth2` (the password is an
+//! OAuth 2 token). User and password are percent-decoded.
+
+use std::sync::Arc;
+#[cfg(feature = "smtp")]
+use std::time::Duration;
+
+use super::{ConsoleTransport, DummyTransport, FileTransport, MemoryTransport, Outbox, Transport};
+use crate::error::{Error, Result};
+
+/// Parses `url`; errors name `field` (e.g. `MAILROOM_TRANSPORT`).
+pub(crate) fn parse(url: &str, field: &str) -> Result<Arc<dyn Transport>> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once(':').ok_or_else(|| {
+        Error::configuration(field, format!("`{}` is not a transport URL; try smtp://host, file:DIR, console:, memory: or dummy:", redact(url)))
+    })?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "console" => Ok(Arc::new(ConsoleTransport::new())),
+        "dummy" => Ok(Arc::new(DummyTransport::new())),
+        "memory" => {
+            let name = rest.trim_start_matches("//");
+            let outbox = if name.is_empty() {
+                Outbox::global()
+            } else {
+                Outbox::named(name)
+            };
+            Ok(Arc::new(MemoryTransport::with_outbox(outbox)))
+        }
+        "file" => {
+            let dir = rest.strip_prefix("//").unwrap_or(rest);
+            if dir.is_empty() {
+                return Err(Error::configuration(
+                    field,
+                    "`file:` needs a directory, e.g. `file:/var/spool/mail-out`",
+                ));
+            }
+            Ok(Arc::new(FileTransport::new(dir)))
+        }
+        #[cfg(feature = "smtp")]
+        "smtp" | "smtps" => Ok(Arc::new(smtp(url, field)?)),
+        #[cfg(not(feature = "smtp"))]
+        "smtp" | "smtps" => Err(Error::configuration(
+            field,
+            "SMTP needs mailroom's `smtp` feature",
+        )),
+        other => Err(Error::configuration(
+            field,
+            format!(
+                "unknown transport scheme `{other}:`; use smtp://, smtps://, file:, console:, memory: or dummy:"
+            ),
+        )),
+    }
+}
+
+/// The URL with any password replaced, for error messages.
+pub(crate) fn redact(url: &str) -> String {
+    match ::url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(feature = "smtp")]
+pub(crate) fn smtp(raw: &str, field: &str) -> Result<super::SmtpTransport> {
+    use super::{SmtpTransport, TlsMode};
+    use std::borrow::Cow;
+
+    let url = ::url::Url::parse(raw).map_err(|e| {
+        Error::configuration(field, format!("`{}` is not a valid URL: {e}", redact(raw)))
+    })?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::configuration(field, format!("`{}` names no host", redact(raw))))?;
+    let decode = |s: &str, part: &str| -> Result<String> {
+        percent_decode(s).ok_or_else(|| {
+            Error::configuration(
+                format!("{field}.{part}"),
+                "is not valid percent-encoded UTF-8",
+            )
+        })
+    };
+    let mut builder = SmtpTransport::builder(host).field(field);
+    if let Some(port) = url.port() {
+        builder = builder.port(port);
+    }
+    let implicit = url.scheme() == "smtps";
+    if implicit {
+        builder = builder.tls(TlsMode::Implicit);
+    }
+    let mut oauth2 = false;
+    for (key, value) in url.query_pairs() {
+        let value: Cow<'_, str> = value;
+        let part = format!("{field}.{key}");
+        match key.as_ref() {
+            "tls" if implicit => {
+                if value != "implicit" {
+                    return Err(Error::configuration(
+                        part,
+                        "smtps:// is always implicit TLS; use smtp:// for STARTTLS",
+                    ));
+                }
+            }
+            "tls" => {
+                let mode = match value.as_ref() {
+                    "starttls" | "required" => TlsMode::Required,
+                    "opportunistic" => TlsMode::Opportunistic,
+                    "none" => TlsMode::None,
+                    other => {
+                        return Err(Error::configuration(
+                            part,
+                            format!(
+                                "`{other}` is not a TLS mode; use starttls, opportunistic or none"
+                            ),
+                        ));
+                    }
+                };
+                builder = builder.tls(mode);
+            }
+            "timeout" => builder = builder.timeout(duration(&value, &part)?),
+            "idle" => builder = builder.idle_timeout(duration(&value, &part)?),
+            "pool" => {
+                let n: usize = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::configuration(
+                        part,
+                        format!("`{value}` is not a positive number of connections"),
+                    )
+                })?;
+                builder = builder.max_connections(n);
+            }
+            "ca" => builder = builder.add_root_file(&value)?,
+            "helo" => builder = builder.hello_name(value.into_owned()),
+            "auth" => match value.to_ascii_lowercase().as_str() {
+                "xoauth2" => oauth2 = true,
+                "plain" | "login" | "auto" => {}
+                other => {
+                    return Err(Error::configuration(
+                        part,
+                        format!("`{other}` is not supported; use xoauth2 or leave it out"),
+                    ));
+                }
+            },
+            other => {
+                return Err(Error::configuration(
+                    part,
+                    format!(
+                        "unknown option `{other}`; SMTP URLs take tls, timeout, pool, idle, ca, helo and auth"
+                    ),
+                ));
+            }
+        }
+    }
+    if !url.username().is_empty() {
+        let user = decode(url.username(), "user")?;
+        let password = decode(url.password().unwrap_or(""), "password")?;
+        builder = if oauth2 {
+            builder.oauth2(user, password)
+        } else {
+            builder.credentials(user, password)
+        };
+    }
+    builder.build()
+}
+
+#[cfg(feature = "smtp")]
+fn duration(value: &str, field: &str) -> Result<Duration> {
+    let bad = || {
+        Error::configuration(
+            field,
+            format!("`{value}` is not a duration; use e.g. 30, 30s or 500ms"),
+        )
+    };
+    let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = value.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (value, 1.0)
+    };
+    let secs: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(bad());
+    }
+    Duration::try_from_secs_f64(secs * scale).map_err(|_| bad())
+}
+
+#[cfg(feature = "smtp")]
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn simple_schemes() {
+        for url in [
+            "console:",
+            "dummy:",
+            "memory:",
+            "memory:inbox-a",
+            "file:/tmp/x",
+            "file:///tmp/x",
+        ] {
+            parse(url, "transport").unwrap();
+        }
+        assert!(parse("gopher://x", "transport").is_err());
+        assert!(parse("nonsense", "transport").is_err());
+        assert!(parse("file:", "transport").is_err());
+    }
+
+    #[cfg(feature = "smtp")]
+    #[test]
+    fn smtp_urls() {
+        let t = parse(
+            "smtp://localhost:2525?tls=none&timeout=500ms&pool=2",
+            "transport",
+        )
+        .unwrap();
+        let debug = format!("{t:?}");
+        assert!(debug.contains("2525") && debug.contains("None"), "{debug}");
+        // Credentials over plain text to a remote host are refused.
+        let err = parse("smtp://u:secret@mail.example.com?tls=none", "transport").unwrap_err();
+        assert_eq!(err.field(), Some("transport.tls"));
+        assert!(!err.to_string().contains("secret"));
+        // Loopback may (development servers).
+        parse("smtp://u:secret@127.0.0.1:2525?tls=none", "transport").unwrap();
+        // Remote hosts default to STARTTLS required, port 587; passwords never in Debug.
+        let t = parse("smtp://u:p%40ss@mail.example.com", "transport").unwrap();
+        let debug = format!("{t:?}");
+        assert!(
+            debug.contains("Required") && debug.contains("587") && !debug.contains("p@ss"),
+            "{debug}"
+        );
+        assert!(
+            format!(
+                "{:?}",
+                parse("smtps://mail.example.com", "transport").unwrap()
+            )
+            .contains("465")
+        );
+        assert!(parse("smtp://h?tls=maybe", "transport").is_err());
+        assert!(parse("smtp://h?timeout=-1", "transport").is_err());
+        assert!(parse("smtp://h?bogus=1", "transport").is_err());
+        assert_eq!(redact("smtp://u:secret@h"), "smtp://u:****@h");
+    }
+}

@@ -1,0 +1,22 @@
+//! mailroom's integration tests: one binary, a module per area.
+
+mod html;
+mod render;
+mod send_mail;
+mod tasks;
+mod transport;
+
+/// Kills the listed processes (SIGKILL) when dropped, so that a failing test leaves no
+/// worker process running behind it.
+pub(crate) struct KillOnDrop(pub(crate) Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}

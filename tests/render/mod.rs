@@ -1,0 +1,7 @@
+//! Integration tests: the message model and MIME rendering.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod fixtures;
+mod props;
+mod rules;

@@ -1,0 +1,274 @@
+//! `send`, `enqueue`, `worker`, `status`: exit codes, results, idempotency, retries.
+
+use serde_json::Value;
+
+use super::{delivered_ids, run, stderr, write_messages};
+use crate::transport::aiosmtpd::{Aiosmtpd, Options};
+use crate::transport::fake_server::{FakeServer, Script};
+
+fn ids(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn status(queue: &str, id: &str) -> Value {
+    let out = run(&["status", "--queue", queue, id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn enqueue_then_worker_delivers_through_a_real_smtp_server_and_status_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Aiosmtpd::start(Options::default());
+    let files = write_messages(dir.path(), 0..3, "bob@example.org");
+    let queue = format!("sqlite:{}", dir.path().join("q.db").display());
+    let mut args = vec!["enqueue", "--queue", &queue, "--transport", "relay"];
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let task_ids = ids(&out);
+    assert_eq!(task_ids.len(), 3);
+
+    let via = format!("relay=smtp://127.0.0.1:{}", server.port);
+    let out = run(&["worker", "--queue", &queue, "--via", &via, "--burst"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    for id in &task_ids {
+        let result = status(&queue, id);
+        assert_eq!(result["status"], "SUCCESSFUL", "{result}");
+        assert_eq!(result["attempts"], 1);
+        assert_eq!(result["return_value"]["accepted"][0], "bob@example.org");
+    }
+    let received = server.received();
+    assert_eq!(received.len(), 3);
+    let mut subjects: Vec<String> = received
+        .iter()
+        .map(|r| {
+            mail_parser::MessageParser::default()
+                .parse(&r.data)
+                .unwrap()
+                .subject()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["Nachricht 0", "Nachricht 1", "Nachricht 2"]);
+}
+
+#[test]
+fn the_same_message_enqueued_twice_is_sent_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_messages(dir.path(), 0..1, "bob@example.org");
+    let queue = format!("sqlite:{}", dir.path().join("q.db").display());
+    let file = files[0].display().to_string();
+    let first = ids(&run(&["enqueue", "--queue", &queue, &file]));
+    let second = ids(&run(&["enqueue", "--queue", &queue, &file]));
+    assert_eq!(first, second, "the Message-ID is the idempotency key");
+    let outbox = dir.path().join("outbox");
+    let out = run(&[
+        "worker",
+        "--queue",
+        &queue,
+        "--via",
+        &format!("file:{}", outbox.display()),
+        "--burst",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(delivered_ids(&outbox), ["0@example.com"]);
+}
+
+#[test]
+fn a_permanent_rejection_fails_at_once_with_the_server_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Aiosmtpd::start(Options {
+        reject: vec!["nobody@example.org"],
+        ..Options::default()
+    });
+    let files = write_messages(dir.path(), 0..1, "nobody@example.org");
+    let queue = format!("sqlite:{}", dir.path().join("q.db").display());
+    let id = ids(&run(&[
+        "enqueue",
+        "--queue",
+        &queue,
+        &files[0].display().to_string(),
+    ]))
+    .remove(0);
+    let out = run(&[
+        "worker",
+        "--queue",
+        &queue,
+        "--via",
+        &format!("smtp://127.0.0.1:{}", server.port),
+        "--burst",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result = status(&queue, &id);
+    assert_eq!(result["status"], "FAILED", "{result}");
+    assert_eq!(result["attempts"], 1, "permanent failures are not retried");
+    let error = result["errors"][0].to_string();
+    assert!(
+        error.contains("550") && error.contains("no such user"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_failure_is_retried_later() {
+    let server = FakeServer::start(Script {
+        after_data: Some("451 4.3.0 try again later"),
+        ..Script::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_messages(dir.path(), 0..1, "bob@example.org");
+    let queue = format!("sqlite:{}", dir.path().join("q.db").display());
+    let url = server.url("tls=none");
+    let file = files[0].display().to_string();
+    let (queue2, url2) = (queue.clone(), url.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let id = ids(&run(&["enqueue", "--queue", &queue2, &file])).remove(0);
+        let out = run(&["worker", "--queue", &queue2, "--via", &url2, "--burst"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        status(&queue2, &id)
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["status"], "READY", "waiting for its retry: {result}");
+    assert_eq!(result["attempts"], 1);
+    let error = result["errors"][0].to_string();
+    assert!(
+        error.contains("451") && error.contains("transient"),
+        "{error}"
+    );
+    assert!(
+        result["run_after"].as_str().unwrap() > result["last_attempted_at"].as_str().unwrap(),
+        "{result}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_exits_69_on_permanent_and_75_on_transient_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(Script {
+        reject_rcpt: vec!["bob@example.org"],
+        ..Script::default()
+    })
+    .await;
+    let files = write_messages(dir.path(), 0..1, "bob@example.org");
+    let file = files[0].display().to_string();
+    let permanent = server.url("tls=none");
+    let transient = FakeServer::start(Script {
+        after_data: Some("451 4.3.0 later"),
+        ..Script::default()
+    })
+    .await
+    .url("tls=none");
+    let outbox = format!("file:{}", dir.path().join("out").display());
+    let (p, t, f) = tokio::task::spawn_blocking(move || {
+        (
+            run(&["send", "--via", &permanent, &file]),
+            run(&["send", "--via", &transient, &file]),
+            run(&["send", "--via", &outbox, &file]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(p.status.code(), Some(69), "{}", stderr(&p));
+    assert!(stderr(&p).contains("550"), "{}", stderr(&p));
+    assert_eq!(t.status.code(), Some(75), "{}", stderr(&t));
+    assert_eq!(f.status.code(), Some(0), "{}", stderr(&f));
+    let line: Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert_eq!(line["message_id"], "<0@example.com>");
+    assert_eq!(line["accepted"][0], "bob@example.org");
+    let refused = run(&[
+        "send",
+        "--via",
+        "smtp://127.0.0.1:9?tls=none",
+        &files[0].display().to_string(),
+    ]);
+    assert_eq!(
+        refused.status.code(),
+        Some(75),
+        "connection refused is transient: {}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_worker_without_the_named_transport_fails_the_task_permanently() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_messages(dir.path(), 0..1, "bob@example.org");
+    let queue = format!("sqlite:{}", dir.path().join("q.db").display());
+    let id = ids(&run(&[
+        "enqueue",
+        "--queue",
+        &queue,
+        "--transport",
+        "bulk",
+        &files[0].display().to_string(),
+    ]))
+    .remove(0);
+    let out = run(&["worker", "--queue", &queue, "--via", "dummy:", "--burst"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result = status(&queue, &id);
+    assert_eq!(result["status"], "FAILED");
+    assert!(
+        result["errors"][0]
+            .to_string()
+            .contains("no transport named `bulk`"),
+        "{result}"
+    );
+}
+
+#[test]
+fn queue_rows_hold_no_transport_url_or_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_messages(dir.path(), 0..1, "bob@example.org");
+    let db = dir.path().join("q.db");
+    let queue = format!("sqlite:{}", db.display());
+    let out = mailroom_with_env(
+        &[
+            "enqueue",
+            "--queue",
+            &queue,
+            &files[0].display().to_string(),
+        ],
+        "smtp://ann:hunter2@mail.example.com",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let bytes = std::fs::read(&db).unwrap();
+    let wal = std::fs::read(dir.path().join("q.db-wal")).unwrap_or_default();
+    for haystack in [&bytes, &wal] {
+        assert!(
+            !haystack.windows(7).any(|w| w == b"hunter2"),
+            "a credential reached the queue"
+        );
+        assert!(
+            !haystack.windows(16).any(|w| w == b"mail.example.com"),
+            "a transport URL reached the queue"
+        );
+    }
+}
+
+fn mailroom_with_env(args: &[&str], transport: &str) -> std::process::Output {
+    super::mailroom()
+        .args(args)
+        .env("MAILROOM_TRANSPORT", transport)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn status_of_an_unknown_or_malformed_id_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!("sqlite:{}", dir.path().join("q.db").display());
+    let out = run(&["status", "--queue", &queue, "not-an-id"]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(stderr(&out).contains("TASK_ID"));
+}

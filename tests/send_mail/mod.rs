@@ -1,0 +1,61 @@
+//! Integration tests: the send_mail task and the `send`, `enqueue`, `worker` and `status`
+//! commands, run as a user runs them (real processes, real SQLite files, real SMTP server).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod crash;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub(crate) fn mailroom() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+    c.env_remove("MAILROOM_TRANSPORT")
+        .env_remove("MAILROOM_QUEUE")
+        .stdin(Stdio::null());
+    c
+}
+
+pub(crate) fn run(args: &[&str]) -> Output {
+    mailroom().args(args).output().unwrap()
+}
+
+pub(crate) fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes message JSON files `m{n}.json` with Message-ID `<n@example.com>`.
+pub(crate) fn write_messages(dir: &Path, range: std::ops::Range<usize>, to: &str) -> Vec<PathBuf> {
+    range
+        .map(|n| {
+            let path = dir.join(format!("m{n}.json"));
+            let json = serde_json::json!({
+                "from": "Zoë <zoe@example.com>",
+                "to": [to],
+                "subject": format!("Nachricht {n}"),
+                "text": format!("body {n}"),
+                "message_id": format!("<{n}@example.com>"),
+            });
+            std::fs::write(&path, json.to_string()).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Message-IDs of the `.eml` files the file: transport wrote, one entry per file.
+pub(crate) fn delivered_ids(outbox: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(outbox) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            if path.extension()? != "eml" {
+                return None;
+            }
+            let bytes = std::fs::read(&path).ok()?;
+            let parsed = mail_parser::MessageParser::default().parse(&bytes)?;
+            parsed.message_id().map(str::to_owned)
+        })
+        .collect()
+}

@@ -1,0 +1,13 @@
+//! Integration tests: tasks — the backend conformance suite per backend, the SQLite
+//! backend's own checks, and crash safety and concurrency with real worker processes.
+
+#[cfg(feature = "test-util")]
+mod backends;
+#[cfg(all(feature = "postgres", feature = "test-util"))]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod processes;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(feature = "sqlite")]
+mod worker_process;

@@ -1,0 +1,469 @@
+//! The SQLite backend's own checks (pragmas read back, migrations, URLs, the caller's
+//! transaction) and the worker's behaviour on it (graceful shutdown, heartbeats, hooks,
+//! panics).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mailroom::tasks::{
+    self, ClaimedTask, DummyBackend, Hooks, NewTask, OutcomeKind, Registry, SqliteBackend,
+    SqliteOptions, Task, TaskBackend, TaskContext, TaskError, TaskFailure, TaskId, TaskStatus,
+    WithHooks, Worker,
+};
+use serde_json::json;
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::Notify;
+
+async fn fresh() -> (tempfile::TempDir, SqliteBackend) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = SqliteBackend::open(SqliteOptions::new(dir.path().join("t.db")))
+        .await
+        .unwrap();
+    (dir, backend)
+}
+
+async fn raw(backend: &SqliteBackend) -> SqliteConnection {
+    SqliteConnection::connect(&format!("sqlite://{}", backend.path().display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn open_leaves_the_file_in_wal_mode() {
+    let (_dir, backend) = fresh().await;
+    let mut conn = raw(&backend).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM mailroom_schema_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+#[tokio::test]
+async fn open_refuses_a_database_without_wal() {
+    // An in-memory database cannot use WAL: SQLite answers `memory` to the pragma, and the
+    // read-back must catch it instead of running without WAL.
+    let err = SqliteBackend::open(SqliteOptions::new(":memory:"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("journal_mode"), "{err}");
+    assert!(err.to_string().contains("memory"), "{err}");
+}
+
+#[tokio::test]
+async fn migrations_apply_once_even_when_opened_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let opens = (0..4).map(|_| SqliteBackend::open(SqliteOptions::new(&path)));
+    let backends = futures_util::future::join_all(opens).await;
+    for b in &backends {
+        assert!(b.is_ok(), "{b:?}");
+    }
+    let backend = SqliteBackend::open(SqliteOptions::new(&path))
+        .await
+        .unwrap();
+    let mut conn = raw(&backend).await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mailroom_schema_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let (dir, backend) = fresh().await;
+    let mut conn = raw(&backend).await;
+    sqlx::query("INSERT INTO mailroom_schema_version (version) VALUES (99)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let err = SqliteBackend::open(SqliteOptions::new(dir.path().join("t.db")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("schema_version"), "{err}");
+}
+
+#[tokio::test]
+async fn urls_pick_and_configure_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite:{}?queues=mail,bulk",
+        dir.path().join("q.db").display()
+    );
+    let backend = tasks::open(&url, &Registry::new()).await.unwrap();
+    assert_eq!(backend.name(), "sqlite");
+    assert_eq!(backend.queues(), ["mail", "bulk"]);
+    let err = backend
+        .enqueue(NewTask::new("x", json!(null)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.field(),
+        Some("queue_name"),
+        "the default queue is not configured: {err}"
+    );
+    backend
+        .enqueue(NewTask::new("x", json!(null)).queue("bulk"))
+        .await
+        .unwrap();
+
+    for bad in [
+        "sqlite:",
+        "sqlite::memory:",
+        "sqlite:/tmp/x.db?color=red",
+        "ftp://x",
+        "nonsense",
+        "sqlite:/tmp/x?queues=",
+    ] {
+        let err = tasks::open(bad, &Registry::new()).await.unwrap_err();
+        assert!(
+            matches!(err, TaskError::Configuration { .. }),
+            "{bad}: {err:?}"
+        );
+        assert_eq!(err.field(), Some("queue"), "{bad}: {err}");
+    }
+    assert_eq!(
+        tasks::open("dummy:", &Registry::new())
+            .await
+            .unwrap()
+            .name(),
+        "dummy"
+    );
+}
+
+struct Double;
+
+#[async_trait]
+impl Task for Double {
+    const NAME: &'static str = "double";
+    type Args = i64;
+    type Output = i64;
+    async fn run(&self, _ctx: TaskContext, n: i64) -> Result<i64, TaskFailure> {
+        Ok(n * 2)
+    }
+}
+
+#[tokio::test]
+async fn immediate_backend_runs_inside_enqueue() {
+    let backend = tasks::open("immediate:", &Registry::new().with(Double))
+        .await
+        .unwrap();
+    let id = backend
+        .enqueue(Double::new_task(&21).unwrap())
+        .await
+        .unwrap();
+    let r = backend.get_result(id).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Successful);
+    assert_eq!(r.return_value_as::<i64>().unwrap().unwrap(), 42);
+    assert_eq!(r.attempts, 1);
+    let err = backend
+        .enqueue(NewTask::new("unregistered", json!(1)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TaskError::UnknownTask { .. }), "{err:?}");
+    let err = backend
+        .enqueue(Double::new_task(&1).unwrap().run_after(chrono::Utc::now()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("run_after"));
+    // A worker has nothing to do on it.
+    let err = Worker::builder(backend, Registry::new())
+        .build()
+        .run(std::future::pending())
+        .await;
+    assert!(matches!(err, Err(TaskError::Unsupported { .. })), "{err:?}");
+}
+
+#[tokio::test]
+async fn dummy_backend_records_and_clears() {
+    let backend = DummyBackend::new();
+    let id = backend
+        .enqueue(Double::new_task(&1).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(backend.results().len(), 1);
+    assert_eq!(
+        backend.get_result(id).await.unwrap().status,
+        TaskStatus::Ready
+    );
+    backend.clear();
+    assert!(backend.results().is_empty());
+    assert!(matches!(
+        backend.get_result(id).await,
+        Err(TaskError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn enqueue_joins_the_callers_transaction() {
+    let (_dir, backend) = fresh().await;
+    let mut conn = raw(&backend).await;
+    sqlx::query("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    // Rolled back: neither the order nor its task exists.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("INSERT INTO orders (item) VALUES ('book')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let lost = backend
+        .enqueue_in(&mut tx, vec![Double::new_task(&1).unwrap()])
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(matches!(
+        backend.get_result(lost[0]).await,
+        Err(TaskError::NotFound { .. })
+    ));
+
+    // Committed: both exist, and the task runs.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("INSERT INTO orders (item) VALUES ('pen')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let kept = backend
+        .enqueue_in(&mut tx, vec![Double::new_task(&4).unwrap()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(orders, 1);
+    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    Worker::builder(backend.clone(), Registry::new().with(Double))
+        .burst(true)
+        .build()
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.get_result(kept[0]).await.unwrap().return_value,
+        Some(json!(8))
+    );
+}
+
+/// Waits on a shared `Notify` before finishing, so a test controls when it ends.
+struct Gate {
+    started: Arc<Notify>,
+    release: Arc<Notify>,
+}
+
+#[async_trait]
+impl Task for Gate {
+    const NAME: &'static str = "gate";
+    type Args = ();
+    type Output = String;
+    async fn run(&self, _ctx: TaskContext, _: ()) -> Result<String, TaskFailure> {
+        self.started.notify_one();
+        self.release.notified().await;
+        Ok("done".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_running_tasks_finish() {
+    let (_dir, backend) = fresh().await;
+    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    let id = backend.enqueue(Gate::new_task(&()).unwrap()).await.unwrap();
+    let started = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let stop = Arc::new(Notify::new());
+    let worker = Worker::builder(
+        backend.clone(),
+        Registry::new().with(Gate {
+            started: started.clone(),
+            release: release.clone(),
+        }),
+    )
+    .poll_interval(Duration::from_millis(10))
+    .build();
+    let stopper = stop.clone();
+    let handle = tokio::spawn(worker.run(async move { stopper.notified().await }));
+    started.notified().await;
+    stop.notify_one();
+    // Shutdown was asked while the task runs; it is still allowed to finish.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        backend.get_result(id).await.unwrap().status,
+        TaskStatus::Running
+    );
+    release.notify_one();
+    let report = handle.await.unwrap().unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(report.abandoned, 0);
+    let r = backend.get_result(id).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Successful);
+    assert_eq!(r.return_value, Some(json!("done")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deadline_abandons_tasks_to_the_rescuer() {
+    let (_dir, backend) = fresh().await;
+    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    let id = backend.enqueue(Gate::new_task(&()).unwrap()).await.unwrap();
+    let started = Arc::new(Notify::new());
+    let never = Arc::new(Notify::new());
+    let worker = Worker::builder(
+        backend.clone(),
+        Registry::new().with(Gate {
+            started: started.clone(),
+            release: never,
+        }),
+    )
+    .shutdown_timeout(Duration::from_millis(20))
+    .build();
+    let started2 = started.clone();
+    let report = worker
+        .run(async move { started2.notified().await })
+        .await
+        .unwrap();
+    assert_eq!(report.abandoned, 1);
+    assert_eq!(report.succeeded, 0);
+    // Nothing half-done was written: the attempt is still leased, for the rescuer.
+    let r = backend.get_result(id).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Running);
+    assert!(r.errors.is_empty());
+    let rescued = backend
+        .rescue_expired(chrono::Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(rescued.retried, 1);
+}
+
+struct Slow;
+
+#[async_trait]
+impl Task for Slow {
+    const NAME: &'static str = "slow";
+    type Args = u64;
+    type Output = u32;
+    async fn run(&self, ctx: TaskContext, ms: u64) -> Result<u32, TaskFailure> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ctx.attempt)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_long_task_leased() {
+    let (_dir, backend) = fresh().await;
+    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    // The task outlives its lease several times over; heartbeats must keep it, while a
+    // rescuer runs all the while.
+    let id = backend
+        .enqueue(Slow::new_task(&3000).unwrap())
+        .await
+        .unwrap();
+    let report = Worker::builder(backend.clone(), Registry::new().with(Slow))
+        .lease(Duration::from_millis(1200))
+        .heartbeat_interval(Duration::from_millis(50))
+        .rescue_interval(Duration::from_millis(50))
+        .burst(true)
+        .build()
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(report.rejected, 0);
+    let r = backend.get_result(id).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Successful);
+    assert_eq!(r.attempts, 1);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}
+
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Hooks for Recorder {
+    fn enqueued(&self, ids: &[TaskId], _tasks: &[NewTask]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("enqueued {}", ids.len()));
+    }
+    fn started(&self, task: &ClaimedTask) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("started {}", task.task_name));
+    }
+    fn finished(&self, task: &ClaimedTask, outcome: &OutcomeKind, applied: bool) {
+        let kind = match outcome {
+            OutcomeKind::Succeeded { .. } => "ok",
+            OutcomeKind::Retry { .. } => "retry",
+            OutcomeKind::Failed { .. } => "failed",
+        };
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("finished {} {kind} {applied}", task.task_name));
+    }
+}
+
+struct Panics;
+
+#[async_trait]
+impl Task for Panics {
+    const NAME: &'static str = "panics";
+    const MAX_ATTEMPTS: u32 = 1;
+    type Args = ();
+    type Output = ();
+    async fn run(&self, _ctx: TaskContext, _: ()) -> Result<(), TaskFailure> {
+        panic!("boom")
+    }
+}
+
+#[tokio::test]
+async fn hooks_see_the_life_of_tasks_and_panics_become_failures() {
+    let (_dir, backend) = fresh().await;
+    let recorder = Arc::new(Recorder::default());
+    let backend: Arc<dyn TaskBackend> = Arc::new(WithHooks::new(backend, recorder.clone()));
+    let ids = backend
+        .enqueue_many(vec![
+            Double::new_task(&1).unwrap(),
+            Panics::new_task(&()).unwrap().priority(-1),
+        ])
+        .await
+        .unwrap();
+    Worker::builder(backend.clone(), Registry::new().with(Double).with(Panics))
+        .concurrency(1)
+        .hooks(recorder.clone())
+        .burst(true)
+        .build()
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    let events = recorder.0.lock().unwrap().clone();
+    // Outcomes are written by a separate completer, so only per-task order is fixed.
+    let pos = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("no `{e}` in {events:?}"))
+    };
+    assert_eq!(pos("enqueued 2"), 0);
+    assert!(pos("started double") < pos("finished double ok true"));
+    assert!(pos("started panics") < pos("finished panics failed true"));
+    assert!(
+        pos("started double") < pos("started panics"),
+        "priority order: {events:?}"
+    );
+    assert_eq!(events.len(), 5, "{events:?}");
+    let r = backend.get_result(ids[1]).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Failed);
+    assert_eq!(r.errors[0].kind, "panic");
+    assert_eq!(r.errors[0].message, "boom");
+}

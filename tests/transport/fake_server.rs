@@ -1,0 +1,195 @@
+//! A scriptable fake SMTP server, only to inject faults a real server will not produce
+//! on demand.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the server does.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Script {
+    /// Greeting line; default `220 fake ESMTP`.
+    pub(crate) greeting: Option<&'static str>,
+    /// Never send anything.
+    pub(crate) silent: bool,
+    /// Advertise PIPELINING.
+    pub(crate) pipelining: bool,
+    /// Recipients refused with 550.
+    pub(crate) reject_rcpt: Vec<&'static str>,
+    /// The reply after the message data (default 250 with a queue id).
+    pub(crate) after_data: Option<&'static str>,
+    /// Close the connection after the first line of message data.
+    pub(crate) drop_mid_data: bool,
+    /// Take the message data, then never answer.
+    pub(crate) silent_after_data: bool,
+    /// Close a connection idle this long; with `true`, say 421 first.
+    pub(crate) idle_close: Option<(Duration, bool)>,
+    /// Messages to any of these recipients get 451 after their data.
+    pub(crate) tempfail_rcpt: Vec<&'static str>,
+    /// Hold each transaction this long before the final reply (to overlap senders).
+    pub(crate) data_delay: Option<Duration>,
+}
+
+/// Counters the tests assert on.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) connections: AtomicUsize,
+    pub(crate) concurrent: AtomicUsize,
+    pub(crate) max_concurrent: AtomicUsize,
+    pub(crate) messages: Mutex<Vec<Vec<String>>>,
+}
+
+pub(crate) struct FakeServer {
+    pub(crate) port: u16,
+    pub(crate) stats: Arc<Stats>,
+}
+
+impl FakeServer {
+    pub(crate) async fn start(script: Script) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stats = Arc::new(Stats::default());
+        let s = Arc::clone(&stats);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (script, stats) = (script.clone(), Arc::clone(&s));
+                tokio::spawn(async move {
+                    stats.connections.fetch_add(1, Ordering::SeqCst);
+                    let now = stats.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
+                    stats.max_concurrent.fetch_max(now, Ordering::SeqCst);
+                    let _ = session(socket, &script, &stats).await;
+                    stats.concurrent.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        FakeServer { port, stats }
+    }
+
+    pub(crate) fn url(&self, query: &str) -> String {
+        format!("smtp://127.0.0.1:{}?{query}", self.port)
+    }
+
+    pub(crate) fn messages(&self) -> Vec<Vec<String>> {
+        self.stats.messages.lock().unwrap().clone()
+    }
+}
+
+async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut read = BufReader::new(read);
+    if script.silent {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
+    }
+    write
+        .write_all(format!("{}\r\n", script.greeting.unwrap_or("220 fake ESMTP")).as_bytes())
+        .await?;
+    if script
+        .greeting
+        .is_some_and(|g| g.starts_with('4') || g.starts_with('5'))
+    {
+        return Ok(());
+    }
+    let mut rcpts: Vec<String> = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = match script.idle_close {
+            Some((idle, say_421)) => {
+                match tokio::time::timeout(idle, read.read_line(&mut line)).await {
+                    Ok(n) => n?,
+                    Err(_) => {
+                        if say_421 {
+                            write
+                                .write_all(b"421 4.4.2 fake idle timeout, closing\r\n")
+                                .await?;
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            None => read.read_line(&mut line).await?,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let upper = line.trim_end().to_ascii_uppercase();
+        let reply: String = if upper.starts_with("EHLO") {
+            let pipelining = if script.pipelining {
+                "250-PIPELINING\r\n"
+            } else {
+                ""
+            };
+            format!("250-fake\r\n{pipelining}250-8BITMIME\r\n250 SMTPUTF8\r\n")
+        } else if upper.starts_with("MAIL FROM") {
+            rcpts.clear();
+            "250 2.1.0 Ok\r\n".into()
+        } else if upper.starts_with("RCPT TO:") {
+            let addr = line.trim_end()[8..]
+                .trim_matches(|c| c == '<' || c == '>')
+                .to_owned();
+            if script
+                .reject_rcpt
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&addr))
+            {
+                "550 5.1.1 no such user\r\n".into()
+            } else {
+                rcpts.push(addr);
+                "250 2.1.5 Ok\r\n".into()
+            }
+        } else if upper == "DATA" {
+            if rcpts.is_empty() {
+                "554 5.5.1 no valid recipients\r\n".into()
+            } else {
+                write.write_all(b"354 go ahead\r\n").await?;
+                let mut first = true;
+                loop {
+                    let mut data = String::new();
+                    if read.read_line(&mut data).await? == 0 {
+                        return Ok(());
+                    }
+                    if first && script.drop_mid_data {
+                        return Ok(());
+                    }
+                    first = false;
+                    if data == ".\r\n" {
+                        break;
+                    }
+                }
+                if script.silent_after_data {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                if let Some(delay) = script.data_delay {
+                    tokio::time::sleep(delay).await;
+                }
+                let tempfail = rcpts
+                    .iter()
+                    .any(|r| script.tempfail_rcpt.contains(&r.as_str()));
+                match script.after_data {
+                    Some(reply) => format!("{reply}\r\n"),
+                    None if tempfail => "451 4.3.0 try this one later\r\n".into(),
+                    None => {
+                        stats
+                            .messages
+                            .lock()
+                            .unwrap()
+                            .push(std::mem::take(&mut rcpts));
+                        "250 2.0.0 Ok: queued as FAKE1\r\n".into()
+                    }
+                }
+            }
+        } else if upper == "RSET" || upper == "NOOP" {
+            rcpts.clear();
+            "250 2.0.0 Ok\r\n".into()
+        } else if upper == "QUIT" {
+            write.write_all(b"221 2.0.0 Bye\r\n").await?;
+            return Ok(());
+        } else {
+            "502 5.5.2 command not recognized\r\n".into()
+        };
+        write.write_all(reply.as_bytes()).await?;
+    }
+}

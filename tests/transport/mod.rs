@@ -1,0 +1,8 @@
+//! Integration tests: transport.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub(crate) mod aiosmtpd;
+pub(crate) mod fake_server;
+mod faults;
+mod local;
+mod smtp;
