@@ -13,8 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
@@ -158,10 +158,15 @@ impl SqliteBackend {
                 "at least one queue is needed",
             ));
         }
+        // `journal_mode` is not among the connect options: switching a file to WAL takes an
+        // exclusive lock that SQLite does not wait for with the busy timeout, so processes
+        // opening a new file together would fail with "database is locked". `enable_wal`
+        // switches it on the writer, retrying for as long as the busy timeout allows; WAL is
+        // then a property of the file that every later connection sees (and the read-back
+        // below checks).
         let connect = SqliteConnectOptions::new()
             .filename(&options.path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
@@ -177,6 +182,7 @@ impl SqliteBackend {
                     e,
                 )
             })?;
+        enable_wal(&writer, options.busy_timeout, &options.path).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .connect_with(connect)
@@ -294,6 +300,41 @@ impl SqliteBackend {
         }
         insert_tasks(conn, tasks, Utc::now()).await
     }
+}
+
+/// Switches the file to WAL mode, retrying while another connection holds the lock the
+/// switch needs (SQLite answers `SQLITE_BUSY` at once instead of waiting), until `patience`
+/// has passed. A file that cannot use WAL (`:memory:`) keeps its mode; the pragma read-back
+/// reports it.
+async fn enable_wal(pool: &SqlitePool, patience: Duration, path: &Path) -> Result<(), TaskError> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let result: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode=WAL")
+            .fetch_one(pool)
+            .await;
+        match result {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e))
+                if is_busy(e.code().as_deref()) && started.elapsed() < patience =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(TaskError::storage(
+                    format!("cannot switch sqlite database {} to WAL", path.display()),
+                    e,
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a SQLite (extended) result code is `SQLITE_BUSY` or `SQLITE_LOCKED`.
+fn is_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 async fn insert_tasks(
