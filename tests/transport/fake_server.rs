@@ -31,6 +31,9 @@ pub(crate) struct Script {
     pub(crate) tempfail_rcpt: Vec<&'static str>,
     /// Hold each transaction this long before the final reply (to overlap senders).
     pub(crate) data_delay: Option<Duration>,
+    /// Advertise `AUTH PLAIN LOGIN` without STARTTLS (a misconfigured server, or a
+    /// STARTTLS-stripping attacker) and accept any credentials.
+    pub(crate) auth_in_clear: bool,
 }
 
 /// Counters the tests assert on.
@@ -40,6 +43,8 @@ pub(crate) struct Stats {
     pub(crate) concurrent: AtomicUsize,
     pub(crate) max_concurrent: AtomicUsize,
     pub(crate) messages: Mutex<Vec<Vec<String>>>,
+    /// Every line a client sent, message data included.
+    pub(crate) lines: Mutex<Vec<String>>,
 }
 
 pub(crate) struct FakeServer {
@@ -49,7 +54,12 @@ pub(crate) struct FakeServer {
 
 impl FakeServer {
     pub(crate) async fn start(script: Script) -> FakeServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), script).await
+    }
+
+    /// Listens on `ip` instead of loopback.
+    pub(crate) async fn start_on(ip: std::net::IpAddr, script: Script) -> FakeServer {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let stats = Arc::new(Stats::default());
         let s = Arc::clone(&stats);
@@ -70,6 +80,10 @@ impl FakeServer {
 
     pub(crate) fn url(&self, query: &str) -> String {
         format!("smtp://127.0.0.1:{}?{query}", self.port)
+    }
+
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.stats.lines.lock().unwrap().clone()
     }
 
     pub(crate) fn messages(&self) -> Vec<Vec<String>> {
@@ -115,6 +129,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
         if n == 0 {
             return Ok(());
         }
+        stats.lines.lock().unwrap().push(line.clone());
         let upper = line.trim_end().to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
             let pipelining = if script.pipelining {
@@ -122,7 +137,14 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
             } else {
                 ""
             };
-            format!("250-fake\r\n{pipelining}250-8BITMIME\r\n250 SMTPUTF8\r\n")
+            let auth = if script.auth_in_clear {
+                "250-AUTH PLAIN LOGIN\r\n"
+            } else {
+                ""
+            };
+            format!("250-fake\r\n{pipelining}{auth}250-8BITMIME\r\n250 SMTPUTF8\r\n")
+        } else if script.auth_in_clear && upper.starts_with("AUTH") {
+            "235 2.7.0 Authentication successful\r\n".into()
         } else if upper.starts_with("MAIL FROM") {
             rcpts.clear();
             "250 2.1.0 Ok\r\n".into()
@@ -151,6 +173,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                     if read.read_line(&mut data).await? == 0 {
                         return Ok(());
                     }
+                    stats.lines.lock().unwrap().push(data.clone());
                     if first && script.drop_mid_data {
                         return Ok(());
                     }

@@ -277,3 +277,92 @@ async fn batch_to_an_unreachable_server_fails_every_message_quickly() {
         "{results:?}"
     );
 }
+
+/// An address of this machine that is not loopback: the source address of its default
+/// route (a UDP `connect` sends nothing), else the first one `hostname -I` lists.
+fn non_loopback_ip() -> std::net::IpAddr {
+    let by_route = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("203.0.113.1:9").map(|()| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip());
+    if let Ok(ip) = by_route
+        && !ip.is_loopback()
+        && !ip.is_unspecified()
+    {
+        return ip;
+    }
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|w| w.parse::<std::net::IpAddr>().ok())
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .expect("this test needs a non-loopback IPv4 address on this machine")
+}
+
+fn saw_credentials(lines: &[String]) -> bool {
+    use base64::Engine;
+    let plain = base64::engine::general_purpose::STANDARD.encode("\0mailer\0s3cret-pw");
+    let password = base64::engine::general_purpose::STANDARD.encode("s3cret-pw");
+    lines.iter().any(|l| {
+        l.to_ascii_uppercase().starts_with("AUTH")
+            || l.contains("s3cret-pw")
+            || l.contains(&plain)
+            || l.contains(&password)
+    })
+}
+
+#[tokio::test]
+async fn credentials_never_go_in_clear_text_to_a_remote_server_without_starttls() {
+    // A server on a non-loopback address that offers AUTH but no STARTTLS: what a
+    // STARTTLS-stripping attacker presents. Whatever `tls=` asks, no AUTH may go out.
+    let script = Script {
+        auth_in_clear: true,
+        ..Default::default()
+    };
+    let ip = non_loopback_ip();
+    let server = FakeServer::start_on(ip, script.clone()).await;
+    let base = format!("smtp://mailer:s3cret-pw@{ip}:{}", server.port);
+
+    // The default for a remote host: STARTTLS required, so the send fails permanently.
+    let t = transport::from_url(&format!("{base}?timeout=5")).unwrap();
+    let err = bounded(t.send(&email(&["b@example.org"])))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Permanent(_)), "{err}");
+    assert!(err.to_string().contains("STARTTLS"), "{err}");
+
+    // Opportunistic TLS finds no STARTTLS and must refuse to authenticate.
+    let t = transport::from_url(&format!("{base}?tls=opportunistic&timeout=5")).unwrap();
+    let err = bounded(t.send(&email(&["b@example.org"])))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("smtp.tls"), "{err}");
+    assert!(err.to_string().contains("clear text"), "{err}");
+    assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+
+    // Plain text with credentials is refused before connecting.
+    let err = transport::from_url(&format!("{base}?tls=none")).unwrap_err();
+    assert_eq!(err.field(), Some("transport.tls"), "{err}");
+
+    let lines = server.lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with("EHLO")),
+        "the client did connect: {lines:?}"
+    );
+    assert!(!saw_credentials(&lines), "credentials went out: {lines:?}");
+    assert!(server.messages().is_empty());
+
+    // Control: the same server on loopback gets AUTH (development setups may send there
+    // in clear), so the check above would see credentials if they were sent.
+    let local = FakeServer::start(script).await;
+    let t = transport::from_url(&format!(
+        "smtp://mailer:s3cret-pw@127.0.0.1:{}?tls=opportunistic",
+        local.port
+    ))
+    .unwrap();
+    bounded(t.send(&email(&["b@example.org"]))).await.unwrap();
+    assert!(saw_credentials(&local.lines()), "{:?}", local.lines());
+}
