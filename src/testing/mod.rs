@@ -18,7 +18,10 @@
 //! # Ok(()) }
 //! ```
 
+mod buffer;
 mod outbox;
+
+pub use buffer::SharedBuffer;
 
 pub use crate::transport::{Outbox, SentMessage};
 pub use outbox::outbox;

@@ -1,6 +1,7 @@
 //! `console:`: writes each message to standard output.
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tracing::Instrument;
@@ -10,22 +11,87 @@ use crate::error::{Error, Result};
 use crate::message::Email;
 use crate::render::RenderOptions;
 
-/// Writes each rendered message to standard output, followed by a line of dashes
-/// (Django's console backend). For development.
-#[derive(Debug, Clone, Default)]
+/// Where the console transport writes: standard output, or a stream of the caller's.
+type Stream = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// Writes each rendered message to standard output (or a stream given with
+/// [`ConsoleTransport::with_stream`]), followed by a line of dashes, like Django's console
+/// backend. For development.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> mailroom::Result<()> {
+/// use mailroom::transport::{ConsoleTransport, Transport};
+/// let shown = mailroom::testing::SharedBuffer::default();
+/// let console = ConsoleTransport::new().with_stream(shown.clone());
+/// let email = mailroom::Email::builder()
+///     .from("a@example.com")
+///     .to("b@example.org")
+///     .subject("Hello")
+///     .text("Hi")
+///     .build()?;
+/// console.send(&email).await?;
+/// assert!(shown.text().contains("Subject: Hello\r\n"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
 pub struct ConsoleTransport {
     options: RenderOptions,
+    stream: Option<Stream>,
+}
+
+impl std::fmt::Debug for ConsoleTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleTransport")
+            .field("options", &self.options)
+            .field(
+                "stream",
+                &if self.stream.is_some() {
+                    "custom"
+                } else {
+                    "stdout"
+                },
+            )
+            .finish()
+    }
 }
 
 impl ConsoleTransport {
-    /// A console transport with default rendering.
+    /// A console transport with default rendering, writing to standard output.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Renders with these options (e.g. DKIM signers); SMTPUTF8 is still chosen per message.
     pub fn with_render_options(options: RenderOptions) -> Self {
-        ConsoleTransport { options }
+        ConsoleTransport {
+            options,
+            stream: None,
+        }
+    }
+
+    /// Writes to `stream` instead of standard output (Django's `stream=` argument).
+    pub fn with_stream(mut self, stream: impl Write + Send + 'static) -> Self {
+        self.stream = Some(Arc::new(Mutex::new(Box::new(stream))));
+        self
+    }
+
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        const SEPARATOR: &[u8] =
+            b"\n-------------------------------------------------------------------------------\n";
+        let write_all = |out: &mut dyn Write| {
+            out.write_all(bytes)?;
+            out.write_all(SEPARATOR)?;
+            out.flush()
+        };
+        match &self.stream {
+            None => write_all(&mut std::io::stdout().lock()),
+            Some(stream) => {
+                let mut out = stream
+                    .lock()
+                    .map_err(|_| std::io::Error::other("the console stream's lock is poisoned"))?;
+                write_all(&mut **out)
+            }
+        }
     }
 }
 
@@ -37,11 +103,12 @@ impl Transport for ConsoleTransport {
             let utf8 = email.needs_smtputf8();
             let envelope = Envelope::of(email, utf8)?;
             let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)
-                .and_then(|()| out.write_all(b"\n-------------------------------------------------------------------------------\n"))
-                .and_then(|()| out.flush())
-                .map_err(|e| Error::io("standard output", e))?;
+            let target = if self.stream.is_some() {
+                "the console stream"
+            } else {
+                "standard output"
+            };
+            self.write(&bytes).map_err(|e| Error::io(target, e))?;
             Ok(Delivery::local(rendered_message_id(&bytes), &envelope))
         }
         .instrument(span)

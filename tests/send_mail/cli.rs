@@ -272,3 +272,25 @@ fn status_of_an_unknown_or_malformed_id_names_it() {
     assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
     assert!(stderr(&out).contains("TASK_ID"));
 }
+
+#[test]
+fn send_via_console_prints_the_message_then_its_result_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_messages(dir.path(), 0..1, "bob@example.org");
+    let out = run(&["send", "--via", "console:", &files[0].display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let separator = format!("\n{}\n", "-".repeat(79));
+    let (message, result) = stdout
+        .split_once(&separator)
+        .unwrap_or_else(|| panic!("no separator in {stdout}"));
+    let parsed = mail_parser::MessageParser::default()
+        .parse(message.as_bytes())
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Nachricht 0"));
+    assert_eq!(parsed.message_id(), Some("0@example.com"));
+    assert!(message.contains("\r\n\r\nbody 0"), "{message}");
+    let result: Value = serde_json::from_str(result.trim_end()).unwrap();
+    assert_eq!(result["message_id"], "<0@example.com>", "{result}");
+    assert_eq!(result["accepted"][0], "bob@example.org", "{result}");
+}

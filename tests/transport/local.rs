@@ -1,9 +1,9 @@
 //! The transports without a server: memory (used the way an application's test uses
-//! it), file, dummy.
+//! it), file, console, dummy.
 
 use mail_parser::MessageParser;
 use mailroom::testing;
-use mailroom::transport::{self, MemoryTransport, Outbox, Transport};
+use mailroom::transport::{self, ConsoleTransport, MemoryTransport, Outbox, Transport};
 use mailroom::{Email, Error};
 
 /// The application under test: signs a user up and sends a welcome message.
@@ -152,6 +152,35 @@ async fn file_transport_writes_one_eml_per_message() {
     let bytes = std::fs::read(target.join(delivery.queue_id.unwrap())).unwrap();
     let parsed = MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(parsed.subject(), Some("second"));
+}
+
+#[tokio::test]
+async fn console_transport_shows_each_rendered_message_then_a_separator() {
+    let shown = testing::SharedBuffer::default();
+    let t = ConsoleTransport::new().with_stream(shown.clone());
+    sign_up(&t, "Zoë", "zoe@exämple.org").await.unwrap();
+    sign_up(&t, "Ann", "ann@example.org").await.unwrap();
+    let text = shown.text();
+    let separator = format!("\n{}\n", "-".repeat(79));
+    let parts: Vec<&str> = text.split(&separator).collect();
+    assert_eq!(
+        parts.len(),
+        3,
+        "two messages, each followed by the separator: {text}"
+    );
+    assert_eq!(parts[2], "");
+    let first = MessageParser::default().parse(parts[0].as_bytes()).unwrap();
+    assert_eq!(
+        first.to().unwrap().first().unwrap().address(),
+        Some("zoe@xn--exmple-cua.org")
+    );
+    assert!(first.body_text(0).unwrap().contains("Zoë"));
+    let second = MessageParser::default().parse(parts[1].as_bytes()).unwrap();
+    assert_eq!(
+        second.to().unwrap().first().unwrap().address(),
+        Some("ann@example.org")
+    );
+    assert!(parts.iter().all(|p| !p.contains("Bcc:")));
 }
 
 #[tokio::test]
