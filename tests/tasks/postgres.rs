@@ -331,6 +331,65 @@ async fn notify_wakes_an_idle_worker() {
     schemas.drop_all().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_wakes_only_the_workers_of_the_enqueued_queue() {
+    let Some(url) = pg_url().await else { return };
+    let schemas = Schemas::new(&url);
+    let b = schemas.backend(&["mail", "bulk"]).await;
+    let queue = |q: &str| vec![q.to_owned()];
+    let task = |q: &str| Echo::new_task(&1).unwrap().queue(q);
+    // Wait until LISTEN is up: a notification for `bulk` must cut a 2 s wait short.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = tokio::time::Instant::now();
+        let waiter = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.wait_for_tasks(&queue("bulk"), Duration::from_secs(2))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b.enqueue(task("bulk")).await.unwrap();
+        waiter.await.unwrap();
+        if started.elapsed() < Duration::from_millis(1500) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "LISTEN never came up"
+        );
+    }
+    // Spend the permit that notification may have left for a late waiter.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.wait_for_tasks(&queue("bulk"), Duration::from_millis(10))
+        .await;
+
+    let wait = |q: &'static str| {
+        let b = b.clone();
+        tokio::spawn(async move { b.wait_for_tasks(&queue(q), Duration::from_secs(3600)).await })
+    };
+    let bulk_waiter = wait("bulk");
+    let mail_waiter = wait("mail");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b.enqueue(task("mail")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), mail_waiter)
+        .await
+        .expect("a `mail` enqueue must wake the `mail` worker")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !bulk_waiter.is_finished(),
+        "a `mail` enqueue woke the worker of `bulk`"
+    );
+    b.enqueue(task("bulk")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), bulk_waiter)
+        .await
+        .expect("a `bulk` enqueue must wake the `bulk` worker")
+        .unwrap();
+    schemas.drop_all().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Real worker processes.
 

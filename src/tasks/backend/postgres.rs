@@ -9,8 +9,9 @@
 //!   status `RUNNING`); heartbeats and completions go in batches through `UNNEST`.
 //! - Enqueue is one `INSERT … SELECT FROM UNNEST(…)` per 10,000 tasks; idempotency keys are
 //!   a unique index with `ON CONFLICT DO NOTHING`, never a read-then-write race. The same
-//!   statement calls `pg_notify`, so a committed enqueue wakes idle workers (`LISTEN`) and a
-//!   rolled-back one does not; the worker's poll interval covers lost notifications.
+//!   statement calls `pg_notify` with the queues it wrote to, so a committed enqueue wakes the
+//!   idle workers of those queues (`LISTEN`) and a rolled-back one wakes none; the worker's
+//!   poll interval covers lost notifications.
 //! - The tables live in a schema of the user's choice (default `mailroom`), created and
 //!   migrated at open under an advisory lock, with the applied version recorded.
 
@@ -246,9 +247,9 @@ impl Sql {
                    FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[]) \
                      WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, ord) \
                    ORDER BY u.ord \
-                   ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1) \
-                 SELECT n.inserted, CASE WHEN n.inserted > 0 THEN pg_notify($10, '') END::text AS notified \
-                 FROM (SELECT count(*) AS inserted FROM ins) n"
+                   ON CONFLICT (idempotency_key) DO NOTHING RETURNING queue_name) \
+                 SELECT n.inserted, CASE WHEN n.inserted > 0 THEN pg_notify($10, n.queues) END::text AS notified \
+                 FROM (SELECT count(*) AS inserted, string_agg(DISTINCT queue_name, ',') AS queues FROM ins) n"
             ),
             keyed_ids: format!(
                 "SELECT idempotency_key, id FROM {t} WHERE idempotency_key = ANY($1::text[])"
@@ -330,8 +331,46 @@ impl Sql {
 
 /// Wakes this process's idle workers when a `NOTIFY` arrives; dropped with the backend.
 struct Listener {
-    notify: Arc<Notify>,
+    wakeups: Arc<Wakeups>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// One [`Notify`] per queue: a notification names the queues its enqueue wrote to (queue
+/// names cannot hold commas), and only workers waiting on one of them wake.
+#[derive(Default)]
+struct Wakeups {
+    by_queue: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl Wakeups {
+    fn of(&self, queue: &str) -> Arc<Notify> {
+        let mut map = self
+            .by_queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(queue.to_owned()).or_default().clone()
+    }
+
+    /// Wakes the waiters of the queues in `payload`, or of every queue when it names none
+    /// (a notification from elsewhere, or a reconnect that may have missed some). Each woken
+    /// queue also keeps a permit for a worker that is between an empty claim and its wait,
+    /// which would otherwise sleep a whole poll interval.
+    fn wake(&self, payload: &str) {
+        let targets: Vec<Arc<Notify>> = if payload.is_empty() {
+            self.by_queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .values()
+                .cloned()
+                .collect()
+        } else {
+            payload.split(',').map(|q| self.of(q)).collect()
+        };
+        for notify in targets {
+            notify.notify_waiters();
+            notify.notify_one();
+        }
+    }
 }
 
 impl Drop for Listener {
@@ -604,20 +643,20 @@ impl PostgresBackend {
 
     fn listener(&self) -> &Listener {
         self.inner.listener.get_or_init(|| {
-            let notify = Arc::new(Notify::new());
+            let wakeups = Arc::new(Wakeups::default());
             let task = tokio::spawn(listen(
                 self.inner.pool.clone(),
                 self.inner.sql.channel.clone(),
-                notify.clone(),
+                wakeups.clone(),
             ));
-            Listener { notify, task }
+            Listener { wakeups, task }
         })
     }
 }
 
 /// Holds a `LISTEN` connection and wakes waiting workers on every notification;
 /// reconnects after errors (notifications lost meanwhile are covered by polling).
-async fn listen(pool: PgPool, channel: String, notify: Arc<Notify>) {
+async fn listen(pool: PgPool, channel: String, wakeups: Arc<Wakeups>) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
@@ -634,16 +673,11 @@ async fn listen(pool: PgPool, channel: String, notify: Arc<Notify>) {
         }
         loop {
             match listener.recv().await {
-                Ok(_) => {
-                    // Wake every waiting worker, and leave a permit for one that is between
-                    // an empty claim and its wait (else it would sleep a whole poll).
-                    notify.notify_waiters();
-                    notify.notify_one();
-                }
+                Ok(notification) => wakeups.wake(notification.payload()),
                 Err(e) => {
                     tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                     // A reconnect may have missed notifications: let workers poll now.
-                    notify.notify_waiters();
+                    wakeups.wake("");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     break;
                 }
@@ -895,10 +929,17 @@ impl TaskBackend for PostgresBackend {
         }
     }
 
-    async fn wait_for_tasks(&self, _queues: &[String], timeout: Duration) {
-        let notified = self.listener().notify.notified();
+    async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
+        let wakeups = &self.listener().wakeups;
+        let notifies: Vec<Arc<Notify>> = queues.iter().map(|q| wakeups.of(q)).collect();
+        if notifies.is_empty() {
+            tokio::time::sleep(timeout).await;
+            return;
+        }
+        let notified =
+            futures_util::future::select_all(notifies.iter().map(|n| Box::pin(n.notified())));
         tokio::select! {
-            () = notified => {}
+            _ = notified => {}
             () = tokio::time::sleep(timeout) => {}
         }
     }
