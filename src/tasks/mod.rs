@@ -52,7 +52,7 @@ use std::sync::Arc;
 pub use backend::dummy::DummyBackend;
 pub use backend::immediate::ImmediateBackend;
 #[cfg(feature = "postgres")]
-pub use backend::postgres::{PostgresBackend, PostgresOptions};
+pub use backend::postgres::{PLANNER_SETTINGS, PostgresBackend, PostgresOptions};
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::{SqliteBackend, SqliteOptions};
 pub use backend::{
