@@ -9,6 +9,7 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 
 use super::Ids;
+use super::words::{self, Context, Segment};
 use crate::error::Result;
 use crate::message::{Address, Email, phrase_string};
 
@@ -38,7 +39,7 @@ pub(crate) fn top_level<'a>(email: &'a Email, smtputf8: bool, ids: &Ids) -> Resu
         }
     }
     if let Some(subject) = &email.subject {
-        headers.push(("Subject".into(), unstructured(subject, smtputf8)));
+        headers.push(("Subject".into(), unstructured("Subject", subject, smtputf8)));
     }
     headers.push((
         "Date".into(),
@@ -49,18 +50,28 @@ pub(crate) fn top_level<'a>(email: &'a Email, smtputf8: bool, ids: &Ids) -> Resu
         HeaderType::MessageId(MessageId::new(ids.message_id.clone())),
     ));
     for (name, value) in &email.headers {
-        headers.push((Cow::Borrowed(name.as_str()), unstructured(value, smtputf8)));
+        headers.push((
+            Cow::Borrowed(name.as_str()),
+            unstructured(name, value, smtputf8),
+        ));
     }
     headers.push(("MIME-Version".into(), HeaderType::Raw(Raw::new("1.0"))));
     Ok(headers)
 }
 
-/// Unstructured text: encoded words when non-ASCII, unless UTF-8 headers are allowed and
-/// every run of the text folds under the line limit.
-pub(crate) fn unstructured(value: &str, smtputf8: bool) -> HeaderType<'_> {
+/// Unstructured text: UTF-8 as it is when UTF-8 headers are allowed and every run of the
+/// text folds under the line limit; otherwise non-ASCII words become encoded words, word
+/// by word, leaving ASCII words readable. Text whose spacing the word-by-word form would
+/// not keep exactly (tabs, runs of spaces) is encoded whole by mail-builder.
+pub(crate) fn unstructured<'a>(name: &str, value: &'a str, smtputf8: bool) -> HeaderType<'a> {
     let foldable = value.split([' ', '\t']).all(|word| word.len() < 900);
     if smtputf8 && !value.is_ascii() && foldable {
         HeaderType::Raw(Raw::new(value))
+    } else if !value.is_ascii() && words::splits_cleanly(value) {
+        HeaderType::Raw(Raw::new(words::header_value(
+            &[Segment::Words(value, Context::Text)],
+            name.len() + 2,
+        )))
     } else {
         HeaderType::Text(Text::new(value))
     }
@@ -91,11 +102,61 @@ fn addresses<'a>(field: &str, list: &'a [Address], smtputf8: bool) -> Result<Hea
         } else {
             format!("{field}[{i}]")
         };
-        items.push(MbAddress::new_address(a.name(), a.ascii_email_for(&at)?));
+        items.push((a.name(), a.ascii_email_for(&at)?));
     }
+    let word_by_word = items
+        .iter()
+        .any(|(name, _)| name.is_some_and(|n| !n.is_ascii()))
+        && items
+            .iter()
+            .all(|(name, _)| name.is_none_or(words::splits_cleanly));
+    if word_by_word {
+        // Non-ASCII display names, word by word; ASCII names quoted as needed.
+        let quoted: Vec<Option<String>> = items
+            .iter()
+            .map(|(name, _)| name.filter(|n| n.is_ascii()).map(phrase_string))
+            .collect();
+        let angles: Vec<String> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (_, email))| {
+                let comma = if i + 1 < items.len() { "," } else { "" };
+                format!("<{email}>{comma}")
+            })
+            .collect();
+        let mut segments = Vec::with_capacity(items.len() * 2);
+        for (((name, _), quoted), angle) in items.iter().zip(&quoted).zip(&angles) {
+            match (name, quoted) {
+                (_, Some(quoted)) => segments.push(Segment::Plain(quoted)),
+                (Some(name), None) => segments.push(Segment::Words(name, Context::Phrase)),
+                (None, None) => {}
+            }
+            segments.push(Segment::Plain(angle));
+        }
+        let column = header_name(field).len() + 2;
+        return Ok(HeaderType::Raw(Raw::new(words::header_value(
+            &segments, column,
+        ))));
+    }
+    let items: Vec<MbAddress<'a>> = items
+        .into_iter()
+        .map(|(name, email)| MbAddress::new_address(name, email))
+        .collect();
+    let mut items = items;
     Ok(HeaderType::Address(if items.len() == 1 {
         items.remove(0)
     } else {
         MbAddress::new_list(items)
     }))
+}
+
+/// The header a field is written to, for the width of its first line.
+fn header_name(field: &str) -> &'static str {
+    match field {
+        "from" => "From",
+        "sender" => "Sender",
+        "to" => "To",
+        "cc" => "Cc",
+        _ => "Reply-To",
+    }
 }

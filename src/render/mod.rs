@@ -22,6 +22,7 @@
 mod deterministic;
 mod headers;
 mod structure;
+mod words;
 
 use std::fmt;
 use std::sync::Arc;

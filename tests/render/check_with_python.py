@@ -19,7 +19,9 @@ def addresses(header, raw):
     bug: it keeps the folding whitespace between two adjacent encoded words of a display
     name, which RFC 2047 section 6.2 says to drop (CPython even fails to round-trip its own
     output). Where a display name is made of encoded words, the name is therefore decoded
-    with the email package's decode_header, which follows section 6.2.
+    with the email package's decode_header, which follows section 6.2. (mailroom encodes
+    names word by word, so this only matters for a run of non-ASCII words longer than one
+    encoded word, such as a long Japanese name.)
     """
     if header is None:
         return []

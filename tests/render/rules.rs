@@ -329,6 +329,73 @@ fn long_subjects_fold_into_encoded_words_that_never_split_a_character() {
 }
 
 #[test]
+fn non_ascii_headers_are_encoded_word_by_word() {
+    let cases = [
+        // (subject, display name, words that must stay readable)
+        (
+            "Grüße aus Köln — bis bald",
+            "Zoë Smith",
+            vec!["aus", "bis", "bald", "Smith"],
+        ),
+        (
+            "Your order #42 ✓ shipped",
+            "Jürgen O'Brien-Müller",
+            vec!["Your", "order", "#42", "shipped"],
+        ),
+        (
+            "=?utf-8?Q?fake?= und echt ä",
+            "Ann (Ärztin) Lee",
+            vec!["und", "echt", "Ann", "Lee"],
+        ),
+        ("Ünïcødé   spaced\tout", "Zoë  Two  Spaces", vec![]),
+    ];
+    for (subject, name, readable) in cases {
+        let email = base()
+            .subject(subject)
+            .to((name, "z@example.org"))
+            .cc(("Doe, John", "john@example.org"))
+            .build()
+            .unwrap();
+        let text = render(&email);
+        for line in header_block(&text).split("\r\n") {
+            assert!(line.len() <= 78, "{line}");
+        }
+        let subject_line = header(&text, "Subject").unwrap();
+        let to_line = header(&text, "To").unwrap();
+        for word in &readable {
+            assert!(
+                subject_line.split(' ').any(|w| w == *word)
+                    || to_line.split(' ').any(|w| w == *word),
+                "`{word}` should stay readable: {subject_line} / {to_line}"
+            );
+        }
+        assert!(
+            !subject_line.contains("=?utf-8?Q?fake"),
+            "text that looks like an encoded word must be encoded: {subject_line}"
+        );
+        let parsed = MessageParser::default().parse(text.as_bytes()).unwrap();
+        assert_eq!(parsed.subject(), Some(subject));
+        let to: Vec<_> = parsed
+            .to()
+            .unwrap()
+            .iter()
+            .map(|a| (a.name(), a.address()))
+            .collect();
+        assert_eq!(
+            to,
+            [
+                (None, Some("bob@example.org")),
+                (Some(name), Some("z@example.org"))
+            ]
+        );
+        assert_eq!(
+            parsed.cc().unwrap().first().unwrap().name(),
+            Some("Doe, John")
+        );
+    }
+}
+
+#[test]
 fn long_display_names_fold_and_read_back() {
     let name =
         "Ein sehr langer Anzeigename, mit Komma und Ümläuten, der über die Zeilengrenze hinausgeht";
