@@ -232,9 +232,16 @@ fn run(
             .load_remote_stylesheets(false)
             .extra_css(extra_css.map(|c| std::borrow::Cow::Owned(c.to_owned())))
             .build();
-        body = inliner
-            .inline(&body)
-            .map_err(|e| Error::invalid("html", format!("its CSS cannot be inlined: {e}")))?;
+        // css-inline gives up on CSS it cannot parse (say, a style attribute holding
+        // markup); browsers skip such declarations, so the body keeps its `<style>`
+        // sheets un-inlined instead of failing: the sanitiser and the style cleaning
+        // below treat them like any other, and the policy hashes what remains.
+        match inliner.inline(&body) {
+            Ok(inlined) => body = inlined,
+            Err(e) => {
+                tracing::warn!(error = %e, "the HTML body's CSS cannot be inlined; keeping its style sheets as they are");
+            }
+        }
     }
     if options.sanitize {
         body = sanitize::sanitize(&body);

@@ -189,6 +189,41 @@ fn hostile_html_comes_out_inert() {
 }
 
 #[test]
+fn css_that_cannot_be_inlined_is_kept_as_a_sheet_and_still_inert() {
+    // Found by the splice property test in CI: css-inline gives up ("End of input") on a
+    // style attribute holding markup. The body must still render, inert, with a policy
+    // that hashes every style sheet left in it.
+    let input = "<p style=\"<div style=\"width: expression(alert(1)); color: red\">expression</div>\
+                 <style>  p { background: url(\"javascript:fetch('http://beacon.invalid/css-url')\"); color: #333 }";
+    let out = html::process_html(input, &HtmlOptions::default()).unwrap();
+    assert_eq!(
+        active_content(&out.html),
+        Vec::<String>::new(),
+        "{}",
+        out.html
+    );
+    let style_src: Vec<&str> = out
+        .policy
+        .directives()
+        .find(|(name, _)| *name == "style-src")
+        .map(|(_, sources)| sources)
+        .unwrap_or_default();
+    assert!(out.html.contains("<style"), "the sheet is kept: {}", out.html);
+    let mut rest = out.html.as_str();
+    while let Some(start) = rest.find("<style") {
+        let open_end = start + rest[start..].find('>').unwrap() + 1;
+        let close = open_end + rest[open_end..].find("</style>").unwrap();
+        let sheet = &rest[open_end..close];
+        let hash = mailroom::csp::hash_source(mailroom::csp::HashAlgorithm::Sha256, sheet);
+        assert!(
+            style_src.contains(&hash.as_str()),
+            "{hash} not in {style_src:?} for {sheet:?}"
+        );
+        rest = &rest[close..];
+    }
+}
+
+#[test]
 fn hostile_html_is_inert_with_css_inlining_off_too() {
     for (name, html) in hostile_cases() {
         let out = html::process_html(&html, &HtmlOptions::default().inline_css(false)).unwrap();
@@ -243,7 +278,9 @@ proptest::proptest! {
     fn any_splice_of_hostile_fragments_comes_out_inert(picks in proptest::collection::vec(0usize..10_000, 1..10)) {
         let pieces = fragments();
         let html: String = picks.iter().map(|i| pieces[i % pieces.len()].as_str()).collect::<Vec<_>>().join("");
-        let out = html::process_html(&html, &HtmlOptions::default()).unwrap();
+        let out = html::process_html(&html, &HtmlOptions::default());
+        proptest::prop_assert!(out.is_ok(), "input: {:?}\nerror: {:?}", html, out.err());
+        let out = out.unwrap();
         proptest::prop_assert_eq!(active_content(&out.html), Vec::<String>::new(), "input: {}\noutput: {}", html, out.html);
     }
 }
