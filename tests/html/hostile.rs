@@ -208,7 +208,11 @@ fn css_that_cannot_be_inlined_is_kept_as_a_sheet_and_still_inert() {
         .find(|(name, _)| *name == "style-src")
         .map(|(_, sources)| sources)
         .unwrap_or_default();
-    assert!(out.html.contains("<style"), "the sheet is kept: {}", out.html);
+    assert!(
+        out.html.contains("<style"),
+        "the sheet is kept: {}",
+        out.html
+    );
     let mut rest = out.html.as_str();
     while let Some(start) = rest.find("<style") {
         let open_end = start + rest[start..].find('>').unwrap() + 1;
