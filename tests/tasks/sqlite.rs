@@ -30,14 +30,18 @@ async fn raw(backend: &SqliteBackend) -> SqliteConnection {
         .unwrap()
 }
 
+async fn journal_mode(conn: &mut SqliteConnection) -> String {
+    sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn open_leaves_the_file_in_wal_mode() {
     let (_dir, backend) = fresh().await;
     let mut conn = raw(&backend).await;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let mode = journal_mode(&mut conn).await;
     assert_eq!(mode, "wal");
     let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM mailroom_schema_version")
         .fetch_one(&mut conn)
@@ -79,10 +83,7 @@ async fn migrations_apply_once_even_when_opened_concurrently() {
             .await
             .unwrap();
         assert_eq!(rows, 1, "round {round}");
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+        let mode = journal_mode(&mut conn).await;
         assert_eq!(mode, "wal", "round {round}");
     }
 }
@@ -114,10 +115,7 @@ async fn open_waits_while_another_connection_holds_a_new_file_locked() {
     );
     let backend = opened.unwrap();
     let mut conn = raw(&backend).await;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let mode = journal_mode(&mut conn).await;
     assert_eq!(mode, "wal");
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app")
         .fetch_one(&mut conn)
