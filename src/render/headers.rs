@@ -21,12 +21,12 @@ pub(crate) fn top_level<'a>(email: &'a Email, smtputf8: bool, ids: &Ids) -> Resu
     let mut headers: Headers<'a> = Vec::with_capacity(10 + email.headers.len());
     headers.push((
         "From".into(),
-        addresses("from", std::slice::from_ref(&email.from), smtputf8)?,
+        addresses("From", "from", std::slice::from_ref(&email.from), smtputf8)?,
     ));
     if let Some(sender) = &email.sender {
         headers.push((
             "Sender".into(),
-            addresses("sender", std::slice::from_ref(sender), smtputf8)?,
+            addresses("Sender", "sender", std::slice::from_ref(sender), smtputf8)?,
         ));
     }
     for (name, list, field) in [
@@ -35,7 +35,7 @@ pub(crate) fn top_level<'a>(email: &'a Email, smtputf8: bool, ids: &Ids) -> Resu
         ("Reply-To", &email.reply_to, "reply_to"),
     ] {
         if !list.is_empty() {
-            headers.push((name.into(), addresses(field, list, smtputf8)?));
+            headers.push((name.into(), addresses(name, field, list, smtputf8)?));
         }
     }
     if let Some(subject) = &email.subject {
@@ -77,9 +77,15 @@ pub(crate) fn unstructured<'a>(name: &str, value: &'a str, smtputf8: bool) -> He
     }
 }
 
-/// An address list. ASCII mode: punycode domains, encoded-word names (a non-ASCII local part
-/// is an error naming the field). SMTPUTF8 mode: raw UTF-8 where anything is non-ASCII.
-fn addresses<'a>(field: &str, list: &'a [Address], smtputf8: bool) -> Result<HeaderType<'a>> {
+/// An address list for the header `header`, from the message field `field` (named in
+/// errors). ASCII mode: punycode domains, encoded-word names (a non-ASCII local part is an
+/// error naming the field). SMTPUTF8 mode: raw UTF-8 where anything is non-ASCII.
+fn addresses<'a>(
+    header: &str,
+    field: &str,
+    list: &'a [Address],
+    smtputf8: bool,
+) -> Result<HeaderType<'a>> {
     if smtputf8
         && list
             .iter()
@@ -133,30 +139,18 @@ fn addresses<'a>(field: &str, list: &'a [Address], smtputf8: bool) -> Result<Hea
             }
             segments.push(Segment::Plain(angle));
         }
-        let column = header_name(field).len() + 2;
+        let column = header.len() + 2;
         return Ok(HeaderType::Raw(Raw::new(words::header_value(
             &segments, column,
         ))));
     }
-    let items: Vec<MbAddress<'a>> = items
+    let mut items: Vec<MbAddress<'a>> = items
         .into_iter()
         .map(|(name, email)| MbAddress::new_address(name, email))
         .collect();
-    let mut items = items;
     Ok(HeaderType::Address(if items.len() == 1 {
         items.remove(0)
     } else {
         MbAddress::new_list(items)
     }))
-}
-
-/// The header a field is written to, for the width of its first line.
-fn header_name(field: &str) -> &'static str {
-    match field {
-        "from" => "From",
-        "sender" => "Sender",
-        "to" => "To",
-        "cc" => "Cc",
-        _ => "Reply-To",
-    }
 }
