@@ -43,14 +43,7 @@ impl std::fmt::Debug for ConsoleTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsoleTransport")
             .field("options", &self.options)
-            .field(
-                "stream",
-                &if self.stream.is_some() {
-                    "custom"
-                } else {
-                    "stdout"
-                },
-            )
+            .field("stream", &self.target())
             .finish()
     }
 }
@@ -73,6 +66,15 @@ impl ConsoleTransport {
     pub fn with_stream(mut self, stream: impl Write + Send + 'static) -> Self {
         self.stream = Some(Arc::new(Mutex::new(Box::new(stream))));
         self
+    }
+
+    /// Where the messages go, for `Debug` and errors.
+    fn target(&self) -> &'static str {
+        if self.stream.is_some() {
+            "the console stream"
+        } else {
+            "standard output"
+        }
     }
 
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
@@ -103,12 +105,8 @@ impl Transport for ConsoleTransport {
             let utf8 = email.needs_smtputf8();
             let envelope = Envelope::of(email, utf8)?;
             let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
-            let target = if self.stream.is_some() {
-                "the console stream"
-            } else {
-                "standard output"
-            };
-            self.write(&bytes).map_err(|e| Error::io(target, e))?;
+            self.write(&bytes)
+                .map_err(|e| Error::io(self.target(), e))?;
             Ok(Delivery::local(rendered_message_id(&bytes), &envelope))
         }
         .instrument(span)
