@@ -26,6 +26,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::message::Email;
@@ -104,12 +105,14 @@ impl Task for SendMail {
     }
 
     async fn run(&self, ctx: TaskContext, args: SendMailArgs) -> Result<Delivery, TaskFailure> {
+        // A worker without this transport is misconfigured, not the message at fault: the
+        // task waits (with backoff) for a worker that has it, and says what is missing.
         let transport = self.transports.get(&args.transport).ok_or_else(|| {
             let known: Vec<&str> = self.transport_names().collect();
-            TaskFailure::permanent(
+            TaskFailure::retry(
                 "configuration",
                 format!(
-                    "this worker has no transport named `{}` (it has: {}); start it with --via {}=URL",
+                    "this worker has no transport named `{}` (it has: {}); start a worker with --via {}=URL",
                     args.transport,
                     known.join(", "),
                     args.transport
@@ -118,37 +121,42 @@ impl Task for SendMail {
         })?;
         let span = tracing::info_span!("send_mail", task = %ctx.id, attempt = ctx.attempt, transport = %args.transport,
             message_id = args.message.message_id().unwrap_or_default());
-        let _guard = span.enter();
-        match transport.send(&args.message).await {
-            Ok(delivery) => Ok(delivery),
-            Err(err) if err.is_transient() => Err(TaskFailure::retry("transient", err.to_string())),
-            Err(err) => Err(TaskFailure::permanent(failure_kind(&err), err.to_string())),
-        }
+        transport
+            .send(&args.message)
+            .instrument(span)
+            .await
+            .map_err(|err| failure(&err))
     }
 }
 
-fn failure_kind(err: &Error) -> &'static str {
+/// How a delivery error ends an attempt: the message's own faults fail the task at once;
+/// everything the operator or time can fix (a 4xx reply, a full disk, a setting) is retried
+/// with backoff, the error kept in the task result.
+fn failure(err: &Error) -> TaskFailure {
+    let message = err.to_string();
     match err {
-        Error::Permanent(_) => "permanent",
+        Error::Permanent(_) => TaskFailure::permanent("permanent", message),
         Error::InvalidAddress { .. }
         | Error::HeaderInjection { .. }
-        | Error::InvalidMessage { .. } => "invalid_message",
-        Error::Configuration { .. } => "configuration",
-        _ => "error",
+        | Error::InvalidMessage { .. } => TaskFailure::permanent("invalid_message", message),
+        Error::Transient(_) => TaskFailure::retry("transient", message),
+        Error::Configuration { .. } => TaskFailure::retry("configuration", message),
+        Error::Io { .. } => TaskFailure::retry("io", message),
+        _ => TaskFailure::retry("error", message),
     }
 }
 
 /// Gives a message a Message-ID when it has none, so that every attempt (and the
 /// idempotency key) uses the same one.
 pub fn with_message_id(email: &Email) -> Result<Email> {
-    if email.message_id().is_some() {
-        return Ok(email.clone());
+    let mut email = email.clone();
+    if email.message_id.is_none() {
+        // The id is valid by construction (a UUID at the From domain, which `build`
+        // checked), so the message need not be validated again.
+        let domain = email.from().ascii_domain()?;
+        email.message_id = Some(format!("<{}@{domain}>", uuid::Uuid::now_v7().simple()));
     }
-    let domain = email.from().ascii_domain()?;
-    email
-        .to_builder()
-        .message_id(format!("<{}@{domain}>", uuid::Uuid::now_v7().simple()))
-        .build()
+    Ok(email)
 }
 
 /// The `NewTask` for sending `email` through the transport called `transport`.
@@ -157,11 +165,34 @@ pub fn new_task(email: &Email, transport: &str) -> Result<NewTask> {
         message: with_message_id(email)?,
         transport: transport.to_owned(),
     };
-    Ok(SendMail::new_task(&args)?)
+    // An `Email` reads back from its JSON unchanged (CONTRACTS §2, tested in the render
+    // suite), so the generic round-trip check of `Task::new_task` is not repeated here.
+    let value = serde_json::to_value(&args)
+        .map_err(|e| Error::invalid("json", format!("cannot be serialised: {e}")))?;
+    let mut task = NewTask::new(SendMail::NAME, value)
+        .queue(SendMail::QUEUE)
+        .priority(SendMail::PRIORITY)
+        .max_attempts(SendMail::MAX_ATTEMPTS);
+    task.idempotency_key = SendMail::idempotency_key(&args);
+    Ok(task)
 }
 
 /// Enqueues a `send_mail` task; enqueuing the same message (same Message-ID) again returns
 /// the first task's id.
 pub async fn enqueue(backend: &dyn TaskBackend, email: &Email, transport: &str) -> Result<TaskId> {
     Ok(backend.enqueue(new_task(email, transport)?).await?)
+}
+
+/// Enqueues one `send_mail` task per message, all or none, in one transaction; returns the
+/// task ids in order. A message that cannot be enqueued stores nothing.
+pub async fn enqueue_many(
+    backend: &dyn TaskBackend,
+    emails: &[Email],
+    transport: &str,
+) -> Result<Vec<TaskId>> {
+    let tasks = emails
+        .iter()
+        .map(|email| new_task(email, transport))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(backend.enqueue_many(tasks).await?)
 }

@@ -64,7 +64,11 @@ impl Transport for FileTransport {
             tokio::fs::create_dir_all(&self.dir)
                 .await
                 .map_err(io(&self.dir))?;
-            tokio::fs::write(&tmp, &bytes).await.map_err(io(&tmp))?;
+            if let Err(e) = tokio::fs::write(&tmp, &bytes).await {
+                // A full disk leaves half a file: remove it, so the retry starts clean.
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(io(&tmp)(e));
+            }
             tokio::fs::rename(&tmp, &path).await.map_err(io(&path))?;
             tracing::debug!(path = %path.display(), "message written");
             let mut delivery = Delivery::local(rendered_message_id(&bytes), &envelope);

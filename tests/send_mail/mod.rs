@@ -4,6 +4,7 @@
 
 mod cli;
 mod crash;
+mod hardening;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -22,6 +23,22 @@ pub(crate) fn run(args: &[&str]) -> Output {
 
 pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The lines of standard output (task ids, for `enqueue`).
+pub(crate) fn ids(out: &Output) -> Vec<String> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `mailroom status` of one task, as JSON.
+pub(crate) fn status(queue: &str, id: &str) -> serde_json::Value {
+    let out = run(&["status", "--queue", queue, id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Writes message JSON files `m{n}.json` with Message-ID `<n@example.com>`.

@@ -62,8 +62,26 @@ pub(crate) fn exit_code(err: &mailroom::Error) -> u8 {
 
 /// Reports an error as one sentence on standard error and returns its exit status.
 pub(crate) fn fail(err: &mailroom::Error) -> ExitCode {
-    eprintln!("mailroom: {err}");
+    eprintln!("mailroom: {}", sentence(err));
     ExitCode::from(exit_code(err))
+}
+
+/// The error and its causes as one line: each cause not already part of the text before it
+/// is appended after a colon, so "queue error: cannot open the database" gains the reason
+/// ("unable to open database file") instead of stopping short of it.
+pub(crate) fn sentence(err: &mailroom::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    // One line: a cause that spans lines (a database's multi-line message) is joined.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Writes one line to standard output.
@@ -72,9 +90,15 @@ pub(crate) fn print_line(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
+/// Writes text (already ending in a newline) to standard output.
+pub(crate) fn print_text(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// Like [`fail`], naming the input (file) the error came from.
 pub(crate) fn fail_in(source: &str, err: &mailroom::Error) -> ExitCode {
-    eprintln!("mailroom: {source}: {err}");
+    eprintln!("mailroom: {source}: {}", sentence(err));
     ExitCode::from(exit_code(err))
 }
 
@@ -98,12 +122,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (warnings by default).
+/// Logs go to standard error, filtered by `RUST_LOG` (warnings by default), coloured only
+/// when standard error is a terminal (a log file or a pipe gets plain text).
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

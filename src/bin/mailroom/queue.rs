@@ -10,7 +10,7 @@ use mailroom::send_mail::{self, DEFAULT_TRANSPORT, SendMail};
 use mailroom::tasks::{self, Registry, TaskId, Worker, shutdown_signal};
 use mailroom::{Error, transport};
 
-use crate::input::read_messages;
+use crate::input::read_valid_messages;
 
 /// `--queue QUEUE_URL`, shared by the queue commands.
 #[derive(Debug, Args)]
@@ -91,21 +91,26 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return crate::fail(&e.into()),
     };
-    let inputs = match read_messages(&args.files) {
-        Ok(inputs) => inputs,
-        Err(e) => return crate::fail(&e),
+    // Every message is read and validated before anything is stored, and all of them are
+    // stored in one transaction: a bad file enqueues nothing, so the corrected set can be
+    // enqueued again without duplicates.
+    let emails = match read_valid_messages(&args.files) {
+        Ok(emails) => emails,
+        Err((source, e)) if source.is_empty() => return crate::fail(&e),
+        Err((source, e)) => return crate::fail_in(&source, &e),
     };
-    for input in inputs {
-        let result = match input.email {
-            Ok(email) => send_mail::enqueue(backend.as_ref(), &email, &args.transport).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(id) => crate::print_line(&id.to_string()),
-            Err(e) => return crate::fail_in(&input.source, &e),
+    match send_mail::enqueue_many(backend.as_ref(), &emails, &args.transport).await {
+        Ok(ids) => {
+            let mut out = String::with_capacity(ids.len() * 37);
+            for id in ids {
+                out.push_str(&id.to_string());
+                out.push('\n');
+            }
+            crate::print_text(&out);
+            ExitCode::SUCCESS
         }
+        Err(e) => crate::fail(&e),
     }
-    ExitCode::SUCCESS
 }
 
 pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
