@@ -84,7 +84,8 @@ pub(crate) fn reserved_header_hint(name: &str) -> Option<&'static str> {
         .map(|(_, hint)| *hint)
 }
 
-/// A Content-ID or Message-ID body: printable ASCII, no spaces, no angle brackets, quotes or backslashes.
+/// A Content-ID or Message-ID body: printable ASCII, no spaces, no angle brackets, quotes or
+/// backslashes, and no `=?` (which a reader could decode as an encoded word).
 pub(crate) fn check_id(field: &str, id: &str) -> Result<()> {
     reject_line_breaks(field, id)?;
     if id.is_empty() {
@@ -97,6 +98,16 @@ pub(crate) fn check_id(field: &str, id: &str) -> Result<()> {
                 '<' | '>' | '"' | '\\' | '(' | ')' | ',' | ';' | '[' | ']'
             )
     };
+    if id.contains("=?") {
+        // Python's `email` decodes an encoded word even inside a Content-ID: the id would
+        // read back as another one, and no longer match its `cid:` reference.
+        return Err(Error::invalid(
+            field,
+            format!(
+                "`{id}` has `=?`, which readers may decode as an encoded word; use an id without it"
+            ),
+        ));
+    }
     if let Some(bad) = id.chars().find(|&c| forbidden(c)) {
         return Err(Error::invalid(
             field,
