@@ -3,5 +3,7 @@
 
 mod cli;
 mod fixtures;
+mod line_ends;
+mod lookalikes;
 mod props;
 mod rules;
