@@ -12,7 +12,7 @@ mod json;
 use chrono::{DateTime, FixedOffset};
 
 pub use address::Address;
-pub(crate) use address::phrase_string;
+pub(crate) use address::{ascii_domain, phrase_string};
 pub use attachment::{Attachment, AttachmentBody};
 
 use crate::error::{Error, Result};
