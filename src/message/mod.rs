@@ -8,6 +8,7 @@ mod address;
 mod attachment;
 pub(crate) mod check;
 mod json;
+mod strict_json;
 
 use chrono::{DateTime, FixedOffset};
 

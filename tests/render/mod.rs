@@ -3,6 +3,7 @@
 
 mod cli;
 mod fixtures;
+mod json_input;
 mod line_ends;
 mod lookalikes;
 mod props;
