@@ -135,3 +135,19 @@ fn ids_that_look_encoded_are_refused() {
         .unwrap_err();
     assert_eq!(err.field(), Some("message_id"), "{err}");
 }
+
+/// A content type is written as given, so an encoded word in its parameters (a `name`
+/// that Python would read as the file name) is refused; the file name has its own field.
+#[test]
+fn content_types_that_hold_an_encoded_word_are_refused() {
+    let err = Email::builder()
+        .from("ann@example.com")
+        .attachment(
+            Attachment::new("report.pdf", b"%PDF".to_vec())
+                .with_filename(None)
+                .with_content_type("application/pdf; name=\"=?utf-8?q?evil=2Eexe?=\""),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), Some("attachments[0].content_type"), "{err}");
+}
