@@ -18,14 +18,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Signed headers: From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type,
-//! Reply-To and List-Unsubscribe, each when present, and From once more (over-signed) so
-//! that no second From can be added without breaking the signature.
+//! Signed headers: From, Sender, To, Cc, Subject, Date, Message-ID, MIME-Version,
+//! Content-Type, Reply-To, List-Unsubscribe and List-Unsubscribe-Post (RFC 8058 §3 requires
+//! both signed), each when present, and From once more (over-signed) so that no second From
+//! can be added without breaking the signature.
 //!
-//! The signature's `t=` is the timestamp the renderer passes: the message's Date under
-//! [`RenderOptions::deterministic`](crate::RenderOptions::deterministic), so deterministic
-//! output stays deterministic. (Verifiers such as dkimpy reject a `t=` in the future: give
-//! a deterministic message a past `date`.)
+//! The signature's `t=` is the signing time the renderer passes: now, whatever the message's
+//! Date says (verifiers such as dkimpy reject a `t=` in the future, and a Date may be set
+//! ahead). Under [`RenderOptions::deterministic`](crate::RenderOptions::deterministic) it is
+//! the message's Date, so deterministic output stays deterministic: give such a message a
+//! past `date` if its signature is to verify.
+//!
+//! The domain and selector are checked when the signer is made ([`DkimSigner::from_pem`]):
+//! anything but a domain name or a selector is a configuration error naming `dkim_domain`
+//! or `dkim_selector`, never a tag list altered by the value.
 
 use std::fmt;
 use std::path::Path;
@@ -42,8 +48,9 @@ use crate::error::{Error, Result};
 use crate::render::Signer;
 
 /// The headers signed by default (each only when the message has it).
-pub const DEFAULT_HEADERS: [&str; 10] = [
+pub const DEFAULT_HEADERS: [&str; 12] = [
     "From",
+    "Sender",
     "To",
     "Cc",
     "Subject",
@@ -53,6 +60,7 @@ pub const DEFAULT_HEADERS: [&str; 10] = [
     "Content-Type",
     "Reply-To",
     "List-Unsubscribe",
+    "List-Unsubscribe-Post",
 ];
 
 /// A DKIM canonicalization algorithm (RFC 6376 §3.4).
@@ -170,11 +178,18 @@ impl DkimSigner {
                 ));
             }
         };
-        let domain = idna::domain_to_ascii(domain.trim())
+        // The same check as an address's domain (IDNA, then letters, digits and hyphens
+        // in each label): `d=` lands in a tag list, where `example.com; l=0` would add tags.
+        let domain = crate::message::ascii_domain("dkim_domain", domain.trim())
             .ok()
-            .filter(|d| !d.is_empty() && d.contains('.'))
+            .filter(|d| d.contains('.'))
             .ok_or_else(|| {
-                Error::configuration("dkim_domain", format!("`{domain}` is not a domain name"))
+                Error::configuration(
+                    "dkim_domain",
+                    format!(
+                        "`{domain}` is not a domain name; give the signing domain, like `example.com`"
+                    ),
+                )
             })?;
         let selector = selector.trim();
         let valid_selector = !selector.is_empty()

@@ -148,6 +148,17 @@ impl Attachment {
         }
         let ct_field = format!("{field}.content_type");
         reject_line_breaks(&ct_field, &self.content_type)?;
+        if self.content_type.contains("=?") {
+            // Written as given, so readers would decode it (a `name="=?...?="` parameter
+            // reads back as another file name); mailroom writes the file name itself.
+            return Err(Error::invalid(
+                &ct_field,
+                format!(
+                    "`{}` has `=?`, which readers may decode as an encoded word; give the file name in `filename`",
+                    self.content_type
+                ),
+            ));
+        }
         let parsed: mime::Mime = self.content_type.parse().map_err(|_| {
             Error::invalid(
                 &ct_field,

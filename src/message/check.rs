@@ -29,11 +29,26 @@ pub(crate) fn reject_line_breaks(field: &str, value: &str) -> Result<()> {
     }
 }
 
-/// Rejects a header name outside RFC 5322's `ftext` (printable ASCII except `:`).
+/// The longest header name accepted: `Name: ` then fits a 78-column line (RFC 5322 §2.1.1
+/// recommends 78; a name can never be folded, so a longer one could only be written on an
+/// over-long line — past 998 octets, the hard limit, not at all).
+pub(crate) const MAX_HEADER_NAME: usize = 76;
+
+/// Rejects a header name outside RFC 5322's `ftext` (printable ASCII except `:`), or longer
+/// than [`MAX_HEADER_NAME`].
 pub(crate) fn check_header_name(field: &str, name: &str) -> Result<()> {
     reject_line_breaks(field, name)?;
     if name.is_empty() {
         return Err(Error::invalid(field, "is an empty header name"));
+    }
+    if name.len() > MAX_HEADER_NAME {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "is a header name of {} octets; header names are at most {MAX_HEADER_NAME}, so that `Name: ` and a value fit on a line (RFC 5322 §2.1.1)",
+                name.len()
+            ),
+        ));
     }
     if let Some(bad) = name
         .chars()
@@ -84,7 +99,8 @@ pub(crate) fn reserved_header_hint(name: &str) -> Option<&'static str> {
         .map(|(_, hint)| *hint)
 }
 
-/// A Content-ID or Message-ID body: printable ASCII, no spaces, no angle brackets, quotes or backslashes.
+/// A Content-ID or Message-ID body: printable ASCII, no spaces, no angle brackets, quotes or
+/// backslashes, and no `=?` (which a reader could decode as an encoded word).
 pub(crate) fn check_id(field: &str, id: &str) -> Result<()> {
     reject_line_breaks(field, id)?;
     if id.is_empty() {
@@ -97,6 +113,16 @@ pub(crate) fn check_id(field: &str, id: &str) -> Result<()> {
                 '<' | '>' | '"' | '\\' | '(' | ')' | ',' | ';' | '[' | ']'
             )
     };
+    if id.contains("=?") {
+        // Python's `email` decodes an encoded word even inside a Content-ID: the id would
+        // read back as another one, and no longer match its `cid:` reference.
+        return Err(Error::invalid(
+            field,
+            format!(
+                "`{id}` has `=?`, which readers may decode as an encoded word; use an id without it"
+            ),
+        ));
+    }
     if let Some(bad) = id.chars().find(|&c| forbidden(c)) {
         return Err(Error::invalid(
             field,

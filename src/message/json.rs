@@ -3,60 +3,15 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, FixedOffset};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::address::AddressJson;
 use super::attachment::guess_content_type;
+use super::strict_json;
 use super::{Address, Attachment, AttachmentBody, Email};
 use crate::error::{Error, Result};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmailIn {
-    from: Option<AddressJson>,
-    #[serde(default)]
-    sender: Option<AddressJson>,
-    #[serde(default)]
-    to: Vec<AddressJson>,
-    #[serde(default)]
-    cc: Vec<AddressJson>,
-    #[serde(default)]
-    bcc: Vec<AddressJson>,
-    #[serde(default)]
-    reply_to: Vec<AddressJson>,
-    #[serde(default)]
-    subject: Option<String>,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    html: Option<String>,
-    #[serde(default)]
-    headers: Vec<(String, String)>,
-    #[serde(default)]
-    attachments: Vec<AttachmentIn>,
-    #[serde(default)]
-    date: Option<String>,
-    #[serde(default)]
-    message_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AttachmentIn {
-    #[serde(default)]
-    filename: Option<String>,
-    #[serde(default)]
-    content_type: Option<String>,
-    #[serde(default)]
-    content_base64: Option<String>,
-    /// Extension: an attached message (`message/rfc822`) in this same JSON form.
-    #[serde(default)]
-    message: Option<Box<serde_json::Value>>,
-    #[serde(default)]
-    inline: bool,
-    #[serde(default)]
-    content_id: Option<String>,
-}
 
 #[derive(Serialize)]
 struct EmailOut<'a> {
@@ -91,113 +46,160 @@ struct AttachmentOut<'a> {
 }
 
 pub(super) fn from_json(json: &str) -> Result<Email> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| json_error("json", &e))?;
-    from_value(value, "")
+    from_value(strict_json::from_str(json)?, "")
 }
 
-fn json_error(field: &str, e: &serde_json::Error) -> Error {
-    let text = e.to_string();
-    if let Some(rest) = text.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or_default();
-        return Error::invalid(
-            format!("{field}{}{name}", if field.is_empty() { "" } else { "." }),
-            "is not a known field",
-        );
+/// A JSON object whose fields are taken one by one, each error naming its field
+/// (`prefix` + name); fields left over at the end are unknown.
+struct Object {
+    map: Map<String, Value>,
+    prefix: String,
+}
+
+impl Object {
+    /// `value` as an object; `field` names it in the error (`json` for the document).
+    fn new(value: Value, field: &str, prefix: String) -> Result<Object> {
+        match value {
+            Value::Object(map) => Ok(Object { map, prefix }),
+            other => Err(Error::invalid(
+                if field.is_empty() { "json" } else { field },
+                format!("must be a JSON object, not {}", kind(&other)),
+            )),
+        }
     }
-    Error::invalid(
-        if field.is_empty() { "json" } else { field },
-        format!("is not valid: {text}"),
-    )
-}
 
-fn from_value(value: serde_json::Value, prefix: &str) -> Result<Email> {
-    let input: EmailIn =
-        serde_json::from_value(value).map_err(|e| json_error(prefix.trim_end_matches('.'), &e))?;
-    let field = |name: &str| format!("{prefix}{name}");
-    let address = |a: AddressJson, name: String| a.into_address(&name);
-    let list = |items: Vec<AddressJson>, name: &str| -> Result<Vec<Address>> {
-        items
+    fn field(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The field `name` as a `T`, `None` when absent; a wrong type names the field.
+    fn take<T: DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>> {
+        let Some(value) = self.map.remove(name) else {
+            return Ok(None);
+        };
+        let got = kind(&value);
+        serde_json::from_value(value).map(Some).map_err(|e| {
+            Error::invalid(
+                self.field(name),
+                format!("has the wrong type ({got}): {}", type_hint(&e)),
+            )
+        })
+    }
+
+    /// A list field: absent is empty; each element is given with its field, `name[i]`.
+    fn take_list(&mut self, name: &str) -> Result<Vec<(String, Value)>> {
+        Ok(self
+            .take::<Vec<Value>>(name)?
+            .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .map(|(i, a)| address(a, format!("{prefix}{name}[{i}]")))
-            .collect()
-    };
-    let from = address(
-        input
-            .from
-            .ok_or_else(|| Error::invalid(field("from"), "is required"))?,
-        field("from"),
-    )?;
-    let mut builder = Email::builder().from(from);
-    if let Some(sender) = input.sender {
-        builder = builder.sender(address(sender, field("sender"))?);
+            .map(|(i, v)| (format!("{}{name}[{i}]", self.prefix), v))
+            .collect())
     }
-    for a in list(input.to, "to")? {
-        builder = builder.to(a);
+
+    /// Refuses any field not taken.
+    fn finish(self) -> Result<()> {
+        match self.map.keys().next() {
+            Some(name) => Err(Error::invalid(
+                format!("{}{name}", self.prefix),
+                "is not a known field",
+            )),
+            None => Ok(()),
+        }
     }
-    for a in list(input.cc, "cc")? {
-        builder = builder.cc(a);
+}
+
+/// What a JSON value is, for error messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
-    for a in list(input.bcc, "bcc")? {
-        builder = builder.bcc(a);
+}
+
+/// serde's message without the position serde_json adds (meaningless for a `Value`).
+fn type_hint(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.split_once(" at line ") {
+        Some((head, _)) => head.to_owned(),
+        None => text,
     }
-    for a in list(input.reply_to, "reply_to")? {
-        builder = builder.reply_to(a);
+}
+
+/// An address: a string (`Name <a@b>`) or an object with `email` and an optional `name`.
+fn address_json(value: Value, field: &str) -> Result<AddressJson> {
+    match value {
+        Value::String(text) => Ok(AddressJson::Text(text)),
+        value @ Value::Object(_) => {
+            let mut object = Object::new(value, field, format!("{field}."))?;
+            let name = object.take::<Option<String>>("name")?.flatten();
+            let email = object
+                .take::<String>("email")?
+                .ok_or_else(|| Error::invalid(object.field("email"), "is required"))?;
+            object.finish()?;
+            Ok(AddressJson::Parts { name, email })
+        }
+        other => Err(Error::invalid(
+            field,
+            format!(
+                "must be an address, a string like `Ann <ann@example.com>` or an object with `email` and `name`, not {}",
+                kind(&other)
+            ),
+        )),
     }
-    if let Some(s) = input.subject {
+}
+
+fn from_value(value: Value, prefix: &str) -> Result<Email> {
+    let mut input = Object::new(value, prefix.trim_end_matches('.'), prefix.to_owned())?;
+    let field = |name: &str| format!("{prefix}{name}");
+    let address = |value: Value, name: &str| address_json(value, name)?.into_address(name);
+    let from = input
+        .take::<Value>("from")?
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| Error::invalid(field("from"), "is required"))?;
+    let mut builder = Email::builder().from(address(from, &field("from"))?);
+    if let Some(sender) = input.take::<Value>("sender")?.filter(|v| !v.is_null()) {
+        builder = builder.sender(address(sender, &field("sender"))?);
+    }
+    for (name, value) in input.take_list("to")? {
+        builder = builder.to(address(value, &name)?);
+    }
+    for (name, value) in input.take_list("cc")? {
+        builder = builder.cc(address(value, &name)?);
+    }
+    for (name, value) in input.take_list("bcc")? {
+        builder = builder.bcc(address(value, &name)?);
+    }
+    for (name, value) in input.take_list("reply_to")? {
+        builder = builder.reply_to(address(value, &name)?);
+    }
+    if let Some(s) = input.take::<Option<String>>("subject")?.flatten() {
         builder = builder.subject(s);
     }
-    if let Some(t) = input.text {
+    if let Some(t) = input.take::<Option<String>>("text")?.flatten() {
         builder = builder.text(t);
     }
-    if let Some(h) = input.html {
+    if let Some(h) = input.take::<Option<String>>("html")?.flatten() {
         builder = builder.html(h);
     }
-    for (name, value) in input.headers {
-        builder = builder.header(name, value);
+    for (name, value) in input.take_list("headers")? {
+        let got = kind(&value);
+        let (header, value): (String, String) = serde_json::from_value(value).map_err(|_| {
+            Error::invalid(
+                &name,
+                format!("must be a pair of strings, like [\"X-Campaign\", \"fall\"], not {got}"),
+            )
+        })?;
+        builder = builder.header(header, value);
     }
-    for (i, a) in input.attachments.into_iter().enumerate() {
-        let at = format!("{prefix}attachments[{i}]");
-        let body = match (a.content_base64, a.message) {
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid(
-                    &at,
-                    "has both `content_base64` and `message`; give one",
-                ));
-            }
-            (None, None) => {
-                return Err(Error::invalid(
-                    format!("{at}.content_base64"),
-                    "is required",
-                ));
-            }
-            (Some(b64), None) => {
-                AttachmentBody::Bytes(STANDARD.decode(b64.trim()).map_err(|e| {
-                    Error::invalid(
-                        format!("{at}.content_base64"),
-                        format!("is not valid base64: {e}"),
-                    )
-                })?)
-            }
-            (None, Some(message)) => {
-                AttachmentBody::Message(Box::new(from_value(*message, &format!("{at}.message."))?))
-            }
-        };
-        let content_type = match (&a.content_type, &body) {
-            (Some(ct), _) => ct.clone(),
-            (None, AttachmentBody::Message(_)) => "message/rfc822".to_owned(),
-            (None, AttachmentBody::Bytes(_)) => guess_content_type(a.filename.as_deref()),
-        };
-        builder = builder.attachment(Attachment {
-            filename: a.filename,
-            content_type,
-            body,
-            inline: a.inline,
-            content_id: a.content_id,
-        });
+    for (at, value) in input.take_list("attachments")? {
+        builder = builder.attachment(attachment(value, &at)?);
     }
-    if let Some(date) = input.date {
+    if let Some(date) = input.take::<Option<String>>("date")?.flatten() {
         let parsed = DateTime::<FixedOffset>::parse_from_rfc3339(&date).map_err(|e| {
             Error::invalid(
                 field("date"),
@@ -206,10 +208,59 @@ fn from_value(value: serde_json::Value, prefix: &str) -> Result<Email> {
         })?;
         builder = builder.date(parsed);
     }
-    if let Some(id) = input.message_id {
+    if let Some(id) = input.take::<Option<String>>("message_id")?.flatten() {
         builder = builder.message_id(id);
     }
+    input.finish()?;
     builder.build().map_err(|e| prefix_error(e, prefix))
+}
+
+/// One element of `attachments`, named `at` (e.g. `attachments[0]`) in errors.
+fn attachment(value: Value, at: &str) -> Result<Attachment> {
+    let mut a = Object::new(value, at, format!("{at}."))?;
+    let filename = a.take::<Option<String>>("filename")?.flatten();
+    let content_type = a.take::<Option<String>>("content_type")?.flatten();
+    let content_base64 = a.take::<Option<String>>("content_base64")?.flatten();
+    // Extension: an attached message (`message/rfc822`) in this same JSON form.
+    let message = a.take::<Value>("message")?.filter(|v| !v.is_null());
+    let inline = a.take::<Option<bool>>("inline")?.flatten().unwrap_or(false);
+    let content_id = a.take::<Option<String>>("content_id")?.flatten();
+    a.finish()?;
+    let body = match (content_base64, message) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                at,
+                "has both `content_base64` and `message`; give one",
+            ));
+        }
+        (None, None) => {
+            return Err(Error::invalid(
+                format!("{at}.content_base64"),
+                "is required",
+            ));
+        }
+        (Some(b64), None) => AttachmentBody::Bytes(STANDARD.decode(b64.trim()).map_err(|e| {
+            Error::invalid(
+                format!("{at}.content_base64"),
+                format!("is not valid base64: {e}"),
+            )
+        })?),
+        (None, Some(message)) => {
+            AttachmentBody::Message(Box::new(from_value(message, &format!("{at}.message."))?))
+        }
+    };
+    let content_type = match (content_type, &body) {
+        (Some(ct), _) => ct,
+        (None, AttachmentBody::Message(_)) => "message/rfc822".to_owned(),
+        (None, AttachmentBody::Bytes(_)) => guess_content_type(filename.as_deref()),
+    };
+    Ok(Attachment {
+        filename,
+        content_type,
+        body,
+        inline,
+        content_id,
+    })
 }
 
 /// Nested messages report fields under their attachment, e.g. `attachments[0].message.to[1]`.
@@ -293,7 +344,7 @@ impl<'de> Deserialize<'de> for Email {
     fn deserialize<D: serde::Deserializer<'de>>(
         deserializer: D,
     ) -> std::result::Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
+        let value = strict_json::deserialize(deserializer)?;
         from_value(value, "").map_err(serde::de::Error::custom)
     }
 }

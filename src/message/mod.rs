@@ -8,11 +8,12 @@ mod address;
 mod attachment;
 pub(crate) mod check;
 mod json;
+mod strict_json;
 
 use chrono::{DateTime, FixedOffset};
 
 pub use address::Address;
-pub(crate) use address::phrase_string;
+pub(crate) use address::{ascii_domain, phrase_string};
 pub use attachment::{Attachment, AttachmentBody};
 
 use crate::error::{Error, Result};

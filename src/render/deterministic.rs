@@ -13,6 +13,9 @@ use crate::message::Email;
 #[derive(Debug)]
 pub(crate) struct Ids {
     pub(crate) date: DateTime<FixedOffset>,
+    /// The signing time (DKIM `t=`): now for real mail, whatever the Date says (a verifier
+    /// rejects a `t=` in the future); the Date under deterministic rendering.
+    pub(crate) signed_at: i64,
     /// Message-ID without angle brackets.
     pub(crate) message_id: String,
     /// `Some` under deterministic rendering: boundaries come from this digest.
@@ -36,8 +39,10 @@ impl Ids {
                 id_domain(email, smtputf8)?
             ),
         };
+        let now = super::now();
         Ok(Ids {
-            date: email.date.unwrap_or_else(super::now),
+            date: email.date.unwrap_or(now),
+            signed_at: now.timestamp(),
             message_id,
             digest: None,
             counter: Cell::new(0),
@@ -69,6 +74,7 @@ impl Ids {
         };
         Ok(Ids {
             date,
+            signed_at: date.timestamp(),
             message_id,
             digest: Some(digest),
             counter: Cell::new(0),

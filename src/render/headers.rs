@@ -60,16 +60,26 @@ pub(crate) fn top_level<'a>(email: &'a Email, smtputf8: bool, ids: &Ids) -> Resu
 }
 
 /// Unstructured text: UTF-8 as it is when UTF-8 headers are allowed and every run of the
-/// text folds under the line limit; otherwise non-ASCII words become encoded words, word
-/// by word, leaving ASCII words readable. Text whose spacing the word-by-word form would
-/// not keep exactly (tabs, runs of spaces) is encoded whole by mail-builder.
+/// text folds under the line limit; otherwise non-ASCII words, and words a decoder could
+/// take for an encoded word (`=?`), become encoded words, word by word, leaving the other
+/// words readable. Text whose spacing the word-by-word form would not keep exactly (tabs,
+/// runs of spaces) is encoded whole.
+///
+/// The structured headers of [`is_structured`] are the exception: RFC 2047 does not apply
+/// to them, so an `=?` in them (a URL may hold one) is written as given.
 pub(crate) fn unstructured<'a>(name: &str, value: &'a str, smtputf8: bool) -> HeaderType<'a> {
+    let looks_encoded = words::looks_encoded(value) && !is_structured(name);
     let foldable = value.split([' ', '\t']).all(|word| word.len() < 900);
-    if smtputf8 && !value.is_ascii() && foldable {
+    if smtputf8 && !value.is_ascii() && foldable && !looks_encoded {
         HeaderType::Raw(Raw::new(value))
-    } else if !value.is_ascii() && words::splits_cleanly(value) {
+    } else if (looks_encoded || !value.is_ascii()) && words::splits_cleanly(value) {
         HeaderType::Raw(Raw::new(words::header_value(
             &[Segment::Words(value, Context::Text)],
+            name.len() + 2,
+        )))
+    } else if looks_encoded {
+        HeaderType::Raw(Raw::new(words::header_value(
+            &[Segment::Encoded(value)],
             name.len() + 2,
         )))
     } else {
@@ -77,9 +87,45 @@ pub(crate) fn unstructured<'a>(name: &str, value: &'a str, smtputf8: bool) -> He
     }
 }
 
+/// Extra headers whose values are structured (URLs in angle brackets, message ids, fixed
+/// tokens), not text: no reader decodes encoded words in them, and encoding would break
+/// them (a List-Unsubscribe URL may well hold `=?`).
+fn is_structured(name: &str) -> bool {
+    const NAMES: [&str; 10] = [
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "List-Help",
+        "List-Subscribe",
+        "List-Post",
+        "List-Owner",
+        "List-Archive",
+        "Archived-At",
+        "In-Reply-To",
+        "References",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// A display name as header segments: as it is (quoted where it must be) when it is ASCII
+/// and nothing in it looks like an encoded word; otherwise encoded, word by word where the
+/// spacing allows, else whole.
+fn name_segment<'n>(name: &'n str, quoted: &'n Option<String>) -> Segment<'n> {
+    match quoted {
+        Some(quoted) => Segment::Plain(quoted),
+        None if words::splits_cleanly(name) => Segment::Words(name, Context::Phrase),
+        None => Segment::Encoded(name),
+    }
+}
+
+/// Whether a display name must be encoded (it cannot be written as a quoted string).
+fn name_needs_encoding(name: &str) -> bool {
+    !name.is_ascii() || words::looks_encoded(name)
+}
+
 /// An address list for the header `header`, from the message field `field` (named in
 /// errors). ASCII mode: punycode domains, encoded-word names (a non-ASCII local part is an
-/// error naming the field). SMTPUTF8 mode: raw UTF-8 where anything is non-ASCII.
+/// error naming the field). SMTPUTF8 mode: raw UTF-8 where anything is non-ASCII. In both,
+/// a name a decoder could take for an encoded word is encoded, so it reads back as given.
 fn addresses<'a>(
     header: &str,
     field: &str,
@@ -94,6 +140,11 @@ fn addresses<'a>(
         let text = list
             .iter()
             .map(|a| match a.name() {
+                Some(name) if words::looks_encoded(name) => format!(
+                    "{} <{}>",
+                    words::header_value(&[name_segment(name, &None)], 0),
+                    a.email()
+                ),
                 Some(name) => format!("{} <{}>", phrase_string(name), a.email()),
                 None => format!("<{}>", a.email()),
             })
@@ -110,17 +161,15 @@ fn addresses<'a>(
         };
         items.push((a.name(), a.ascii_email_for(&at)?));
     }
-    let word_by_word = items
+    if items
         .iter()
-        .any(|(name, _)| name.is_some_and(|n| !n.is_ascii()))
-        && items
-            .iter()
-            .all(|(name, _)| name.is_none_or(words::splits_cleanly));
-    if word_by_word {
-        // Non-ASCII display names, word by word; ASCII names quoted as needed.
+        .any(|(name, _)| name.is_some_and(name_needs_encoding))
+    {
+        // Names that need it encoded (word by word where the spacing allows); the other
+        // names quoted as needed.
         let quoted: Vec<Option<String>> = items
             .iter()
-            .map(|(name, _)| name.filter(|n| n.is_ascii()).map(phrase_string))
+            .map(|(name, _)| name.filter(|n| !name_needs_encoding(n)).map(phrase_string))
             .collect();
         let angles: Vec<String> = items
             .iter()
@@ -132,10 +181,8 @@ fn addresses<'a>(
             .collect();
         let mut segments = Vec::with_capacity(items.len() * 2);
         for (((name, _), quoted), angle) in items.iter().zip(&quoted).zip(&angles) {
-            match (name, quoted) {
-                (_, Some(quoted)) => segments.push(Segment::Plain(quoted)),
-                (Some(name), None) => segments.push(Segment::Words(name, Context::Phrase)),
-                (None, None) => {}
+            if let Some(name) = name {
+                segments.push(name_segment(name, quoted));
             }
             segments.push(Segment::Plain(angle));
         }

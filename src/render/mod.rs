@@ -38,7 +38,8 @@ pub(crate) use deterministic::Ids;
 /// A hook that signs a rendered message (DKIM): it receives the finished bytes and returns
 /// the header lines (CRLF-terminated) to put in front of them.
 pub trait Signer: Send + Sync + fmt::Debug {
-    /// Signs `message`; `timestamp` is the signing time (fixed under deterministic rendering).
+    /// Signs `message`; `timestamp` is the signing time: now, or the message's Date under
+    /// deterministic rendering.
     fn sign(&self, message: &[u8], timestamp: i64) -> Result<Vec<u8>>;
 }
 
@@ -174,9 +175,8 @@ impl Email {
         };
         let mut out = Vec::new(); // mail-builder reserves its own (upper-bound) estimate
         self.render_into(options, &ids, &mut out)?;
-        let timestamp = ids.date.timestamp();
         for signer in &options.signers {
-            let mut signed = signer.sign(&out, timestamp)?;
+            let mut signed = signer.sign(&out, ids.signed_at)?;
             signed.extend_from_slice(&out);
             out = signed;
         }

@@ -12,8 +12,18 @@
 //!
 //! Inline parts without an HTML body have nothing to be referenced from, so they go into
 //! `multipart/mixed` with an inline disposition.
+//!
+//! Line ends: the text and HTML bodies have every line end written as CRLF (a lone CR or
+//! LF becomes CRLF, as every MTA does), so no bare CR or LF reaches the wire and a DKIM body
+//! hash covers exactly what is delivered. Attachments keep their exact bytes: a `text/*`
+//! attachment whose line ends the encoder would write raw or rewrite is sent in base64.
 
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use mail_builder::headers::HeaderType;
 use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 
 use super::{Ids, RenderOptions};
@@ -64,8 +74,61 @@ pub(crate) fn body<'a>(
 fn text_part<'a>(content_type: &'a str, text: &'a str) -> MimePart<'a> {
     MimePart::new(
         ContentType::new(content_type).attribute("charset", "utf-8"),
-        BodyPart::Text(text.into()),
+        BodyPart::Text(crlf(text)),
     )
+}
+
+/// `text` with every line end as CRLF: a lone CR and a lone LF each become CRLF.
+/// Borrowed when the text already has only CRLF line ends. Linear in the length.
+pub(crate) fn crlf(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let clean = bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'\r' => bytes.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && bytes[i - 1] == b'\r',
+        _ => true,
+    });
+    if clean {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                out.push_str("\r\n");
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+            }
+            '\n' => out.push_str("\r\n"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether mail-builder would put these bytes of a `text/*` part on the wire other than
+/// exactly: a bare CR is written raw by every encoding it picks for text, and a bare LF in
+/// an inline (body-like) part is rewritten to CRLF.
+fn needs_base64(bytes: &[u8], inline: bool) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+        b'\n' => inline && (i == 0 || bytes[i - 1] != b'\r'),
+        _ => false,
+    })
+}
+
+/// Base64 in 76-column lines joined by CRLF (RFC 2045 §6.8), for a part written raw.
+fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 fn multipart<'a>(content_type: &'a str, parts: Vec<MimePart<'a>>, ids: &Ids) -> MimePart<'a> {
@@ -76,21 +139,73 @@ fn multipart<'a>(content_type: &'a str, parts: Vec<MimePart<'a>>, ids: &Ids) -> 
     MimePart::new(ct, BodyPart::Multipart(parts))
 }
 
-fn disposition<'a>(a: &'a Attachment) -> ContentType<'a> {
-    let mut d = ContentType::new(if a.inline { "inline" } else { "attachment" });
-    if let Some(name) = &a.filename {
-        d = d.attribute("filename", name.as_str());
+fn disposition<'a>(a: &'a Attachment) -> HeaderType<'a> {
+    let kind = if a.inline { "inline" } else { "attachment" };
+    match &a.filename {
+        // mail-builder quotes an ASCII name, and readers decode encoded words even inside
+        // quotes: RFC 2231 percent-encoding is read back exactly by all of them.
+        Some(name) if super::words::looks_encoded(name) => {
+            HeaderType::Raw(Raw::new(format!("{kind}; {}", rfc2231("filename", name))))
+        }
+        Some(name) => ContentType::new(kind)
+            .attribute("filename", name.as_str())
+            .into(),
+        None => ContentType::new(kind).into(),
     }
-    d
+}
+
+/// `key*=utf-8''VALUE` with every byte outside the RFC 2231 attribute characters
+/// percent-encoded, split into `key*0*=`, `key*1*=`... sections (at character boundaries)
+/// when it would not fit on one line; sections are separated by `; ` for folding.
+fn rfc2231(key: &str, value: &str) -> String {
+    const SECTION: usize = 60;
+    let mut sections: Vec<String> = vec![String::new()];
+    for c in value.chars() {
+        let mut buf = [0; 4];
+        let mut encoded = String::new();
+        for &b in c.encode_utf8(&mut buf).as_bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~!$&+^`{|}#".contains(&b) {
+                encoded.push(b as char);
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        let last = sections.len() - 1;
+        if !sections[last].is_empty() && sections[last].len() + encoded.len() > SECTION {
+            sections.push(encoded);
+        } else {
+            sections[last].push_str(&encoded);
+        }
+    }
+    if sections.len() == 1 {
+        return format!("{key}*=utf-8''{}", sections[0]);
+    }
+    sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let charset = if i == 0 { "utf-8''" } else { "" };
+            format!("{key}*{i}*={charset}{s}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn leaf(a: &Attachment) -> MimePart<'_> {
     let bytes = a.bytes().unwrap_or_default();
-    let mut part = MimePart::new(
-        ContentType::new(a.content_type.as_str()),
-        BodyPart::Binary(bytes.into()),
-    )
-    .header("Content-Disposition", disposition(a));
+    // mail-builder treats a part as text when its type starts with `text/`.
+    let own_base64 = a.content_type.starts_with("text/") && needs_base64(bytes, a.inline);
+    let body = if own_base64 {
+        BodyPart::Binary(base64_lines(bytes).into())
+    } else {
+        BodyPart::Binary(bytes.into())
+    };
+    let mut part = MimePart::new(ContentType::new(a.content_type.as_str()), body)
+        .header("Content-Disposition", disposition(a));
+    if own_base64 {
+        // Written after the other headers: mail-builder then writes the body as it is.
+        part = part.transfer_encoding("base64");
+    }
     if let Some(id) = &a.content_id {
         part = part.cid(id.as_str());
     }

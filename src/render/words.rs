@@ -30,6 +30,17 @@ pub(crate) enum Segment<'a> {
     Plain(&'a str),
     /// Text to encode word by word in this context.
     Words(&'a str, Context),
+    /// Text encoded whole, as one run of encoded words: every character (tabs, runs of
+    /// spaces, leading and trailing spaces) comes back exactly. For text that needs
+    /// encoding but does not [split cleanly](splits_cleanly).
+    Encoded(&'a str),
+}
+
+/// Whether a decoder could take part of `text` for an RFC 2047 encoded word (`=?...?=`).
+/// Decoders differ in how strictly they match one (Python's `email` finds them inside
+/// quoted strings and in the middle of words), so any `=?` counts.
+pub(crate) fn looks_encoded(text: &str) -> bool {
+    text.contains("=?")
 }
 
 /// Whether `text` can be encoded word by word: words separated by single spaces, with no
@@ -58,6 +69,7 @@ pub(crate) fn header_value(segments: &[Segment<'_>], column: usize) -> String {
                 }
             }
             Segment::Words(text, context) => encode_words(&mut out, text, *context),
+            Segment::Encoded(text) => encode_run(&mut out, text),
         }
     }
     out.text
@@ -115,7 +127,7 @@ fn encode_words(out: &mut Layout, text: &str, context: Context) {
 /// Whether a word must be encoded: non-ASCII, something a decoder would take for an
 /// encoded word, or (in a phrase) not an atom.
 fn needs_encoding(word: &str, context: Context) -> bool {
-    if word.contains("=?") {
+    if looks_encoded(word) {
         return true;
     }
     match context {
@@ -253,6 +265,14 @@ mod tests {
         assert_eq!(
             text("«quoted-text-and-more»", 9),
             "=?utf-8?Q?=C2=ABquoted-text-and-more=C2=BB?="
+        );
+    }
+
+    #[test]
+    fn text_encoded_whole_keeps_every_space() {
+        assert_eq!(
+            header_value(&[Segment::Encoded("  hello\tworld =? ")], 9),
+            "=?utf-8?Q?__hello=09world_=3D=3F_?="
         );
     }
 

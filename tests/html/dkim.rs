@@ -437,3 +437,161 @@ async fn utf8_headers_verify() {
     assert!(String::from_utf8_lossy(&bytes).contains("Subject: Ваш заказ готов"));
     assert_verifies("smtputf8", &bytes, &[&e, &r]).await;
 }
+
+/// The `h=` tag of the first DKIM-Signature, lowercased, its names in order.
+fn signed_header_names(text: &str) -> Vec<String> {
+    signature_tag(text, "h")
+        .to_ascii_lowercase()
+        .split(':')
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+/// The value of tag `name` in the first DKIM-Signature, unfolded.
+fn signature_tag(text: &str, name: &str) -> String {
+    let sig = text.split("DKIM-Signature:").nth(1).unwrap();
+    let mut lines = sig.split("\r\n");
+    let mut sig = lines.next().unwrap().to_owned();
+    for line in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        sig.push_str(line);
+    }
+    let mut folded = sig.split(';').map(str::trim);
+    folded
+        .find_map(|tag| tag.strip_prefix(&format!("{name}=")))
+        .unwrap()
+        .to_owned()
+}
+
+/// The `t=` tag of the first DKIM-Signature.
+fn signature_time(text: &str) -> i64 {
+    signature_tag(text, "t").parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_future_date_does_not_put_t_in_the_future() {
+    let date = (chrono::Utc::now() + chrono::Duration::days(2)).fixed_offset();
+    let email = messages()
+        .remove(0)
+        .1
+        .to_builder()
+        .date(date)
+        .build()
+        .unwrap();
+    let (r, e) = (Arc::new(rsa()), Arc::new(ed25519()));
+    let before = chrono::Utc::now().timestamp();
+    let bytes = email
+        .render(&RenderOptions::new().signer(r.clone()).signer(e.clone()))
+        .unwrap();
+    let after = chrono::Utc::now().timestamp();
+    let t = signature_time(&String::from_utf8_lossy(&bytes));
+    assert!(
+        (before..=after).contains(&t),
+        "t={t} is not the signing time"
+    );
+    assert_verifies("dated in two days", &bytes, &[&e, &r]).await;
+}
+
+#[tokio::test]
+async fn bodies_with_bare_cr_and_lf_verify() {
+    let (r, e) = (Arc::new(rsa()), Arc::new(ed25519()));
+    for body in ["hello\r.\r\nworld", "one\ntwo\rthree\r\n\r", "\r\r\n\n"] {
+        let email = Email::builder()
+            .from("ann@example.com")
+            .to("bob@example.org")
+            .text(body)
+            .html(format!("<p>{body}</p>"))
+            .attach("notes.txt", body.as_bytes().to_vec())
+            .build()
+            .unwrap();
+        for canonicalization in [Canonicalization::Relaxed, Canonicalization::Simple] {
+            let simple = Arc::new(rsa().canonicalization(canonicalization, canonicalization));
+            let bytes = email
+                .render(&RenderOptions::new().signer(simple.clone()))
+                .unwrap();
+            assert_verifies(
+                &format!("{body:?} {canonicalization:?}"),
+                &bytes,
+                &[&simple],
+            )
+            .await;
+        }
+        let bytes = email
+            .render(&RenderOptions::new().signer(r.clone()).signer(e.clone()))
+            .unwrap();
+        assert_verifies(&format!("{body:?}"), &bytes, &[&e, &r]).await;
+    }
+}
+
+#[tokio::test]
+async fn sender_and_one_click_unsubscribe_are_signed() {
+    let email = Email::builder()
+        .from("ann@example.com")
+        .sender("bounces@example.com")
+        .to("bob@example.org")
+        .subject("news")
+        .header("List-Unsubscribe", "<https://example.com/u/1>")
+        .header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+        .text("x")
+        .build()
+        .unwrap();
+    let signer = Arc::new(rsa());
+    let bytes = email
+        .render(&RenderOptions::new().signer(signer.clone()))
+        .unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let names = signed_header_names(&text);
+    for name in ["sender", "list-unsubscribe", "list-unsubscribe-post"] {
+        assert!(names.iter().any(|n| n == name), "{name} not in h={names:?}");
+    }
+    assert_verifies("sender", text.as_bytes(), &[&signer]).await;
+    for tampered in [
+        text.replacen(
+            "Sender: <bounces@example.com>",
+            "Sender: <mallory@evil.example>",
+            1,
+        ),
+        text.replacen(
+            "List-Unsubscribe: <https://example.com/u/1>",
+            "List-Unsubscribe: <https://evil.example/u/1>",
+            1,
+        ),
+    ] {
+        assert_ne!(
+            tampered, text,
+            "the header to tamper with is missing:\n{text}"
+        );
+        assert_eq!(
+            mail_auth_results(tampered.as_bytes(), &[&signer]).await,
+            [false]
+        );
+        assert_eq!(dkimpy_results(tampered.as_bytes(), &[&signer]), [false]);
+    }
+}
+
+#[test]
+fn domains_and_selectors_that_are_not_names_are_configuration_errors() {
+    let pem = std::fs::read(fixture("ed25519.pem")).unwrap();
+    for domain in [
+        "example.com; l=0",
+        "example.com;l=0",
+        "example.com l=0",
+        "example..com",
+        "-bad.example",
+        "exa_mple.com",
+        "",
+        "com",
+    ] {
+        let err = DkimSigner::from_pem(&pem, domain, "s").unwrap_err();
+        assert!(
+            matches!(err, mailroom::Error::Configuration { ref field, .. } if field == "dkim_domain"),
+            "{domain:?}: {err}"
+        );
+    }
+    for selector in ["s; l=0", "s;t=1", "", "a..b", "s=1"] {
+        let err = DkimSigner::from_pem(&pem, "example.com", selector).unwrap_err();
+        assert!(
+            matches!(err, mailroom::Error::Configuration { ref field, .. } if field == "dkim_selector"),
+            "{selector:?}: {err}"
+        );
+    }
+}

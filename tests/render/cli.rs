@@ -198,3 +198,29 @@ fn render_signs_with_every_dkim_key_and_dkimpy_verifies() {
         stderr(&mismatched)
     );
 }
+
+#[test]
+fn a_dkim_domain_or_selector_that_is_not_a_name_is_a_usage_error() {
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dkim/ed25519.pem");
+    let message = r#"{"from": "a@example.com", "text": "x"}"#;
+    for (domain, selector, field) in [
+        ("example.com; l=0", "s", "dkim_domain"),
+        ("example.com", "s; l=0", "dkim_selector"),
+    ] {
+        let out = mailroom(
+            &[
+                "render",
+                "--dkim-key",
+                key.to_str().unwrap(),
+                "--dkim-selector",
+                selector,
+                "--dkim-domain",
+                domain,
+            ],
+            message,
+        );
+        assert_eq!(out.status.code(), Some(64), "{domain}: {}", stderr(&out));
+        assert!(stderr(&out).contains(field), "{}", stderr(&out));
+        assert!(out.stdout.is_empty(), "nothing is rendered");
+    }
+}

@@ -92,11 +92,16 @@ fn crlf(s: &str) -> String {
 }
 
 /// Checks one parsed message (or nested message) against the Email it came from.
-fn check_with_mail_parser(name: &str, email: &Email, parsed: &mail_parser::Message<'_>) {
+pub(crate) fn check_with_mail_parser(name: &str, email: &Email, parsed: &mail_parser::Message<'_>) {
     assert_eq!(
         parser_addresses(parsed.from()),
         our_addresses(std::slice::from_ref(email.from())),
         "{name}: from"
+    );
+    assert_eq!(
+        parser_addresses(parsed.sender()),
+        our_addresses(email.sender().map(std::slice::from_ref).unwrap_or_default()),
+        "{name}: sender"
     );
     assert_eq!(
         parser_addresses(parsed.to()),
@@ -208,7 +213,7 @@ fn check_with_mail_parser(name: &str, email: &Email, parsed: &mail_parser::Messa
 }
 
 /// What Python must read back, in the shape check_with_python.py expects.
-fn python_expectation(email: &Email, content_type: &str) -> Value {
+pub(crate) fn python_expectation(email: &Email, content_type: &str) -> Value {
     let addrs = |l: &[Address]| -> Value {
         l.iter()
             .map(|a| json!([a.name(), a.ascii_email().unwrap()]))
@@ -249,6 +254,7 @@ fn python_expectation(email: &Email, content_type: &str) -> Value {
         .collect();
     json!({
         "from": addrs(std::slice::from_ref(email.from())),
+        "sender": addrs(email.sender().map(std::slice::from_ref).unwrap_or_default()),
         "to": addrs(email.to()),
         "cc": addrs(email.cc()),
         "reply_to": addrs(email.reply_to()),
@@ -339,7 +345,13 @@ fn every_fixture_renders_parses_back_and_matches_its_snapshot() {
             .to_owned();
         manifest.push(json!({"eml": eml, "expect": python_expectation(&email, &top)}));
     }
-    let manifest_path = dir.path().join("manifest.json");
+    python_check(dir.path(), &manifest);
+}
+
+/// Runs check_with_python.py over `manifest` (written into `dir`): every message must read
+/// back as expected with zero defects.
+pub(crate) fn python_check(dir: &Path, manifest: &[Value]) {
+    let manifest_path = dir.join("manifest.json");
     std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/render/check_with_python.py");
     let out = std::process::Command::new("python3")

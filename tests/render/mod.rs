@@ -3,5 +3,8 @@
 
 mod cli;
 mod fixtures;
+mod json_input;
+mod line_ends;
+mod lookalikes;
 mod props;
 mod rules;
