@@ -3,6 +3,8 @@
 //! [`process`] turns a message's HTML body into one that carries only inline content and
 //! renders under a strict Content-Security-Policy, and [`policy`] computes that policy:
 //!
+//! 0. **nesting limit**: a body whose elements nest deeper than [`MAX_DEPTH`] (512, as in
+//!    browsers) is refused before any step walks its tree;
 //! 1. **inline CSS** (css-inline): `<style>` rules move into `style` attributes; `@media`
 //!    rules stay in a `<style>` block;
 //! 2. **sanitize** (ammonia): script, iframe, object, embed, form, base, meta, link, SVG,
@@ -39,6 +41,7 @@ mod css;
 #[cfg(feature = "html-fetch")]
 mod fetch;
 mod images;
+mod nesting;
 mod sanitize;
 mod scan;
 
@@ -47,6 +50,7 @@ use std::path::PathBuf;
 
 #[cfg(feature = "html-fetch")]
 pub use fetch::FetchLimits;
+pub use nesting::MAX_DEPTH;
 
 use crate::csp::{self, HashAlgorithm, Policy};
 use crate::error::{Error, Result};
@@ -171,6 +175,7 @@ pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Em
     let Some(limits) = &options.fetch_remote else {
         return process(email, options);
     };
+    nesting::check(html)?;
     let remote = |u: &String| {
         let l = u.to_ascii_lowercase();
         l.starts_with("https://") || l.starts_with("http://")
@@ -213,10 +218,15 @@ fn rebuild(email: &Email, processed: ProcessedHtml, options: &HtmlOptions) -> Re
 }
 
 /// Runs the pipeline over an HTML body.
+///
+/// A body whose elements nest deeper than [`MAX_DEPTH`] is refused with
+/// [`Error::InvalidMessage`] (field `html`) before any step sees it.
 pub fn process_html(html: &str, options: &HtmlOptions) -> Result<ProcessedHtml> {
+    nesting::check(html)?;
     run(html, options, &HashMap::new(), None)
 }
 
+/// The steps, in order, over a body that passed [`nesting::check`].
 fn run(
     html: &str,
     options: &HtmlOptions,

@@ -12,4 +12,6 @@ mod fetch;
 #[cfg(feature = "html")]
 mod hostile;
 #[cfg(feature = "html")]
+mod limits;
+#[cfg(feature = "html")]
 mod pipeline;
