@@ -45,6 +45,7 @@ mod nesting;
 mod sanitize;
 mod scan;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
@@ -54,7 +55,7 @@ pub use nesting::MAX_DEPTH;
 
 use crate::csp::{self, HashAlgorithm, Policy};
 use crate::error::{Error, Result};
-use crate::message::{Attachment, Email};
+use crate::message::{Attachment, AttachmentBody, Email};
 use images::{Fetched, Rewrite};
 
 /// Which steps of the pipeline run. Every step is on by default; local files are embedded
@@ -157,23 +158,53 @@ pub struct ProcessedHtml {
 /// parts it references, and a generated text part when it had none. A message without an
 /// HTML body comes back unchanged. Remote resources are not fetched (see
 /// [`process_fetching`]).
+///
+/// Attached messages (`message/rfc822`) go through the same pipeline with the same options,
+/// each as a document of its own: an HTML body forwarded inside another message is no less
+/// hostile than one sent directly.
 pub fn process(email: &Email, options: &HtmlOptions) -> Result<Email> {
+    let email = with_nested_processed(email, options)?;
     let Some(html) = email.html() else {
-        return Ok(email.clone());
+        return Ok(email.into_owned());
     };
     let processed = process_html(html, options)?;
-    rebuild(email, processed, options)
+    rebuild(&email, processed, options)
+}
+
+/// `true` when [`process`] has something to do: an HTML body, or an attached message.
+pub(crate) fn applies_to(email: &Email) -> bool {
+    email.html().is_some() || email.attachments().iter().any(is_message)
+}
+
+fn is_message(attachment: &Attachment) -> bool {
+    matches!(attachment.body(), AttachmentBody::Message(_))
+}
+
+/// The message with each attached message processed (remote resources of attached
+/// messages are never fetched).
+fn with_nested_processed<'a>(email: &'a Email, options: &HtmlOptions) -> Result<Cow<'a, Email>> {
+    if !email.attachments().iter().any(is_message) {
+        return Ok(Cow::Borrowed(email));
+    }
+    let mut email = email.clone();
+    for attachment in &mut email.attachments {
+        if let AttachmentBody::Message(inner) = &mut attachment.body {
+            **inner = process(inner, options)?;
+        }
+    }
+    Ok(Cow::Owned(email))
 }
 
 /// As [`process`], first fetching remote images and stylesheets when
 /// [`HtmlOptions::fetch_remote`] is set (feature `html-fetch`).
 #[cfg(feature = "html-fetch")]
 pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Email> {
-    let Some(html) = email.html() else {
-        return Ok(email.clone());
-    };
     let Some(limits) = &options.fetch_remote else {
         return process(email, options);
+    };
+    let email = with_nested_processed(email, options)?;
+    let Some(html) = email.html() else {
+        return Ok(email.into_owned());
     };
     nesting::check(html)?;
     let remote = |u: &String| {
@@ -197,7 +228,7 @@ pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Em
         &fetched_images,
         (!css.is_empty()).then_some(css.as_str()),
     )?;
-    rebuild(email, processed, options)
+    rebuild(&email, processed, options)
 }
 
 fn rebuild(email: &Email, processed: ProcessedHtml, options: &HtmlOptions) -> Result<Email> {

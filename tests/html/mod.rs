@@ -14,4 +14,6 @@ mod hostile;
 #[cfg(feature = "html")]
 mod limits;
 #[cfg(feature = "html")]
+mod nested;
+#[cfg(feature = "html")]
 mod pipeline;
