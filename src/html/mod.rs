@@ -295,6 +295,9 @@ fn run(
     };
     let (mut body, inline_parts) = rewrite.run(&body)?;
     let found = scan::scan(&body);
+    for url in &found.image_urls {
+        uncovered_image(url, options.base_dir.is_some())?;
+    }
     let policy = policy_from_scan(&found);
     if options.embed_policy {
         body = with_meta(&body, &found, &policy.meta_tag(None))?;
@@ -354,21 +357,54 @@ pub fn policy_for(html: &str) -> Policy {
     policy_from_scan(&scan::scan(html))
 }
 
-fn policy_from_scan(found: &scan::Scan) -> Policy {
-    let mut img = BTreeSet::new();
-    for url in &found.image_urls {
-        let lower = url.to_ascii_lowercase();
-        if lower.starts_with("cid:") {
-            img.insert("cid:".to_owned());
-        } else if lower.starts_with("data:") {
-            img.insert("data:".to_owned());
-        } else if let Ok(parsed) = url::Url::parse(url)
-            && matches!(parsed.scheme(), "http" | "https")
-            && parsed.host_str().is_some()
-        {
-            img.insert(parsed.origin().ascii_serialization());
-        }
+/// The `img-src` source that allows loading `url`, if any can: `cid:`, `data:`, or the
+/// origin of an `http(s):` URL.
+fn image_source(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("cid:") {
+        Some("cid:".to_owned())
+    } else if lower.starts_with("data:") {
+        Some("data:".to_owned())
+    } else if let Ok(parsed) = url::Url::parse(url)
+        && matches!(parsed.scheme(), "http" | "https")
+        && parsed.host_str().is_some()
+    {
+        Some(parsed.origin().ascii_serialization())
+    } else {
+        None
     }
+}
+
+/// An error naming the image when the body would keep a URL its policy cannot allow (a
+/// relative path left unembedded, `file:`, a protocol-relative `//host/...`): the body and
+/// its policy would disagree, and the recipient would see a broken image.
+fn uncovered_image(url: &str, has_base_dir: bool) -> Result<()> {
+    // an empty source or a reference inside the document loads nothing
+    if url.is_empty() || url.starts_with('#') || image_source(url).is_some() {
+        return Ok(());
+    }
+    let hint = if url.starts_with("//") || url.contains(':') {
+        "give it as https:, cid: or data:image/ instead"
+    } else if has_base_dir {
+        "only image files inside the base directory are embedded: move it there, or give an https: URL"
+    } else {
+        "set a base directory to embed local images from (`HtmlOptions::base_dir`; `mailroom` \
+         uses the message file's directory), or give an https: URL"
+    };
+    Err(Error::invalid(
+        "html",
+        format!(
+            "the image `{url}` is neither embedded nor remote, so no policy can allow it: {hint}"
+        ),
+    ))
+}
+
+fn policy_from_scan(found: &scan::Scan) -> Policy {
+    let img: BTreeSet<String> = found
+        .image_urls
+        .iter()
+        .filter_map(|u| image_source(u))
+        .collect();
     let hash = |s: &String| csp::hash_source(HashAlgorithm::Sha256, s);
     let elements: BTreeSet<String> = found.style_elements.iter().map(hash).collect();
     let attributes: BTreeSet<String> = found.style_attributes.iter().map(hash).collect();

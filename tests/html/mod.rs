@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(feature = "html")]
+mod agreement;
+#[cfg(feature = "html")]
 mod browser;
 mod csp;
 #[cfg(feature = "dkim")]
