@@ -202,7 +202,7 @@ fn escape(chars: &[char], i: usize) -> (Option<char>, usize) {
     let mut end = i + 1 + hex_len;
     match (chars.get(end), chars.get(end + 1)) {
         (Some('\r'), Some('\n')) => end += 2,
-        (Some(w), _) if matches!(w, ' ' | '\t' | '\n' | '\r' | '\x0c') => end += 1,
+        (Some(' ' | '\t' | '\n' | '\r' | '\x0c'), _) => end += 1,
         _ => {}
     }
     (Some(c), end)
