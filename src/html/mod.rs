@@ -3,6 +3,8 @@
 //! [`process`] turns a message's HTML body into one that carries only inline content and
 //! renders under a strict Content-Security-Policy, and [`policy`] computes that policy:
 //!
+//! 0. **nesting limit**: a body whose elements nest deeper than [`MAX_DEPTH`] (512, as in
+//!    browsers) is refused before any step walks its tree;
 //! 1. **inline CSS** (css-inline): `<style>` rules move into `style` attributes; `@media`
 //!    rules stay in a `<style>` block;
 //! 2. **sanitize** (ammonia): script, iframe, object, embed, form, base, meta, link, SVG,
@@ -39,18 +41,21 @@ mod css;
 #[cfg(feature = "html-fetch")]
 mod fetch;
 mod images;
+mod nesting;
 mod sanitize;
 mod scan;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 #[cfg(feature = "html-fetch")]
 pub use fetch::FetchLimits;
+pub use nesting::MAX_DEPTH;
 
 use crate::csp::{self, HashAlgorithm, Policy};
 use crate::error::{Error, Result};
-use crate::message::{Attachment, Email};
+use crate::message::{Attachment, AttachmentBody, Email};
 use images::{Fetched, Rewrite};
 
 /// Which steps of the pipeline run. Every step is on by default; local files are embedded
@@ -153,24 +158,55 @@ pub struct ProcessedHtml {
 /// parts it references, and a generated text part when it had none. A message without an
 /// HTML body comes back unchanged. Remote resources are not fetched (see
 /// [`process_fetching`]).
+///
+/// Attached messages (`message/rfc822`) go through the same pipeline with the same options,
+/// each as a document of its own: an HTML body forwarded inside another message is no less
+/// hostile than one sent directly.
 pub fn process(email: &Email, options: &HtmlOptions) -> Result<Email> {
+    let email = with_nested_processed(email, options)?;
     let Some(html) = email.html() else {
-        return Ok(email.clone());
+        return Ok(email.into_owned());
     };
     let processed = process_html(html, options)?;
-    rebuild(email, processed, options)
+    rebuild(&email, processed, options)
+}
+
+/// `true` when [`process`] has something to do: an HTML body, or an attached message.
+pub(crate) fn applies_to(email: &Email) -> bool {
+    email.html().is_some() || email.attachments().iter().any(is_message)
+}
+
+fn is_message(attachment: &Attachment) -> bool {
+    matches!(attachment.body(), AttachmentBody::Message(_))
+}
+
+/// The message with each attached message processed (remote resources of attached
+/// messages are never fetched).
+fn with_nested_processed<'a>(email: &'a Email, options: &HtmlOptions) -> Result<Cow<'a, Email>> {
+    if !email.attachments().iter().any(is_message) {
+        return Ok(Cow::Borrowed(email));
+    }
+    let mut email = email.clone();
+    for attachment in &mut email.attachments {
+        if let AttachmentBody::Message(inner) = &mut attachment.body {
+            **inner = process(inner, options)?;
+        }
+    }
+    Ok(Cow::Owned(email))
 }
 
 /// As [`process`], first fetching remote images and stylesheets when
 /// [`HtmlOptions::fetch_remote`] is set (feature `html-fetch`).
 #[cfg(feature = "html-fetch")]
 pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Email> {
-    let Some(html) = email.html() else {
-        return Ok(email.clone());
-    };
     let Some(limits) = &options.fetch_remote else {
         return process(email, options);
     };
+    let email = with_nested_processed(email, options)?;
+    let Some(html) = email.html() else {
+        return Ok(email.into_owned());
+    };
+    nesting::check(html)?;
     let remote = |u: &String| {
         let l = u.to_ascii_lowercase();
         l.starts_with("https://") || l.starts_with("http://")
@@ -192,7 +228,7 @@ pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Em
         &fetched_images,
         (!css.is_empty()).then_some(css.as_str()),
     )?;
-    rebuild(email, processed, options)
+    rebuild(&email, processed, options)
 }
 
 fn rebuild(email: &Email, processed: ProcessedHtml, options: &HtmlOptions) -> Result<Email> {
@@ -213,10 +249,15 @@ fn rebuild(email: &Email, processed: ProcessedHtml, options: &HtmlOptions) -> Re
 }
 
 /// Runs the pipeline over an HTML body.
+///
+/// A body whose elements nest deeper than [`MAX_DEPTH`] is refused with
+/// [`Error::InvalidMessage`] (field `html`) before any step sees it.
 pub fn process_html(html: &str, options: &HtmlOptions) -> Result<ProcessedHtml> {
+    nesting::check(html)?;
     run(html, options, &HashMap::new(), None)
 }
 
+/// The steps, in order, over a body that passed [`nesting::check`].
 fn run(
     html: &str,
     options: &HtmlOptions,
@@ -254,6 +295,9 @@ fn run(
     };
     let (mut body, inline_parts) = rewrite.run(&body)?;
     let found = scan::scan(&body);
+    for url in &found.image_urls {
+        uncovered_image(url, options.base_dir.is_some())?;
+    }
     let policy = policy_from_scan(&found);
     if options.embed_policy {
         body = with_meta(&body, &found, &policy.meta_tag(None))?;
@@ -313,21 +357,54 @@ pub fn policy_for(html: &str) -> Policy {
     policy_from_scan(&scan::scan(html))
 }
 
-fn policy_from_scan(found: &scan::Scan) -> Policy {
-    let mut img = BTreeSet::new();
-    for url in &found.image_urls {
-        let lower = url.to_ascii_lowercase();
-        if lower.starts_with("cid:") {
-            img.insert("cid:".to_owned());
-        } else if lower.starts_with("data:") {
-            img.insert("data:".to_owned());
-        } else if let Ok(parsed) = url::Url::parse(url)
-            && matches!(parsed.scheme(), "http" | "https")
-            && parsed.host_str().is_some()
-        {
-            img.insert(parsed.origin().ascii_serialization());
-        }
+/// The `img-src` source that allows loading `url`, if any can: `cid:`, `data:`, or the
+/// origin of an `http(s):` URL.
+fn image_source(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("cid:") {
+        Some("cid:".to_owned())
+    } else if lower.starts_with("data:") {
+        Some("data:".to_owned())
+    } else if let Ok(parsed) = url::Url::parse(url)
+        && matches!(parsed.scheme(), "http" | "https")
+        && parsed.host_str().is_some()
+    {
+        Some(parsed.origin().ascii_serialization())
+    } else {
+        None
     }
+}
+
+/// An error naming the image when the body would keep a URL its policy cannot allow (a
+/// relative path left unembedded, `file:`, a protocol-relative `//host/...`): the body and
+/// its policy would disagree, and the recipient would see a broken image.
+fn uncovered_image(url: &str, has_base_dir: bool) -> Result<()> {
+    // an empty source or a reference inside the document loads nothing
+    if url.is_empty() || url.starts_with('#') || image_source(url).is_some() {
+        return Ok(());
+    }
+    let hint = if url.starts_with("//") || url.contains(':') {
+        "give it as https:, cid: or data:image/ instead"
+    } else if has_base_dir {
+        "only image files inside the base directory are embedded: move it there, or give an https: URL"
+    } else {
+        "set a base directory to embed local images from (`HtmlOptions::base_dir`; `mailroom` \
+         uses the message file's directory), or give an https: URL"
+    };
+    Err(Error::invalid(
+        "html",
+        format!(
+            "the image `{url}` is neither embedded nor remote, so no policy can allow it: {hint}"
+        ),
+    ))
+}
+
+fn policy_from_scan(found: &scan::Scan) -> Policy {
+    let img: BTreeSet<String> = found
+        .image_urls
+        .iter()
+        .filter_map(|u| image_source(u))
+        .collect();
     let hash = |s: &String| csp::hash_source(HashAlgorithm::Sha256, s);
     let elements: BTreeSet<String> = found.style_elements.iter().map(hash).collect();
     let attributes: BTreeSet<String> = found.style_attributes.iter().map(hash).collect();

@@ -269,21 +269,9 @@ fn trim_end_spaces(out: &mut String) {
     out.truncate(trimmed);
 }
 
-/// The targets of `url(...)` in CSS text (quotes removed).
-pub(crate) fn css_urls(css: &str) -> Vec<String> {
-    let mut urls = Vec::new();
-    let lower = css.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find("url(") {
-        let start = from + at + 4;
-        let end = css[start..].find(')').map_or(css.len(), |e| start + e);
-        let target = css[start..end].trim().trim_matches(['"', '\'']).trim();
-        if !target.is_empty() {
-            urls.push(target.to_owned());
-        }
-        from = end;
-    }
-    urls
+/// The URLs CSS text loads, read as a browser reads them (see [`super::css::resource_urls`]).
+fn css_urls(css: &str) -> Vec<String> {
+    super::css::resource_urls(css)
 }
 
 /// Tokenizes `html` as a browser would.

@@ -165,7 +165,9 @@ impl Email {
     /// Renders the message with `options`.
     pub fn render(&self, options: &RenderOptions) -> Result<Vec<u8>> {
         #[cfg(feature = "html")]
-        if let (Some(html_options), Some(_)) = (&options.html, &self.html) {
+        if let Some(html_options) = &options.html
+            && crate::html::applies_to(self)
+        {
             let processed = crate::html::process(self, html_options)?;
             return processed.render(&options.clone().raw_html());
         }

@@ -32,6 +32,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::hostile::hostile_cases;
 use super::pipeline::{legit_options, read};
 
+/// The legitimate bodies (fixtures/html/legit/NAME.html); css-escapes holds the CSS shapes
+/// a browser decodes (`@\\69mport`, `\\75 rl()`, `image-set()`, `@font-face`) that the
+/// computed policy must agree with.
+const LEGIT_PAGES: [&str; 3] = ["newsletter", "inline-styles", "css-escapes"];
+
 /// What one Chromium run saw.
 #[derive(Debug)]
 struct Run {
@@ -185,7 +190,7 @@ async fn legitimate_bodies_render_under_their_policy_with_nothing_blocked() {
         .mount(&server)
         .await;
     let mut urls = Vec::new();
-    for name in ["newsletter", "inline-styles"] {
+    for name in LEGIT_PAGES {
         let source = read(&format!("legit/{name}.html"));
         let processed = html::process_html(&source, &legit_options()).unwrap();
         let (page, policy) = as_shown(&processed);
@@ -212,7 +217,7 @@ async fn legitimate_bodies_render_under_their_policy_with_nothing_blocked() {
         }
     }
     let runs = chromium_all(urls).await;
-    for name in ["newsletter", "inline-styles"] {
+    for name in LEGIT_PAGES {
         let under_policy = by_suffix(&runs, &format!("/{name}/policy"));
         let reference = by_suffix(&runs, &format!("/{name}/reference"));
         let control = by_suffix(&runs, &format!("/{name}/control"));

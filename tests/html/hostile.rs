@@ -288,3 +288,73 @@ proptest::proptest! {
         proptest::prop_assert_eq!(active_content(&out.html), Vec::<String>::new(), "input: {}\noutput: {}", html, out.html);
     }
 }
+
+/// CSS escapes are undone before anything is judged (issue 9, item 11), in style sheets
+/// and in style attributes, with CSS inlining on and off: what a browser would read as
+/// `@import`, `@font-face` or an active `url()` goes, and a remote image that stays is in
+/// the policy however its `url()` or `image-set()` is spelled.
+#[test]
+fn escaped_css_is_decoded_before_it_is_judged() {
+    let removed = [
+        "<style>@\\69mport url(https://evil.example/x.css); p{color:red}</style><p>x</p>",
+        "<style>@\\69 mport 'https://evil.example/x.css';</style><p>x</p>",
+        "<style>@\\000069mport url(x.css);</style><p>x</p>",
+        "<style>@font-face{font-family:f;src:url(https://evil.example/f.woff)}</style><p>x</p>",
+        "<style>@font-f\\61 ce{font-family:f;src:url(https://evil.example/f.woff)}</style><p>x</p>",
+        "<style>@media screen{p{background:\\75 rl(javascript:alert(1))}}</style><p>x</p>",
+        "<p style=\"background: \\75 rl(javascript:alert(1))\">x</p>",
+        "<p style=\"background: u\\72l(&quot;jav\\61script:alert(1)&quot;)\">x</p>",
+        "<p style=\"background-image: image-set('javascript:alert(1)' 1x)\">x</p>",
+        "<style>@media screen{p{background-image:-webkit-image-set(\"vbscript:x\" 1x)}}</style><p>x</p>",
+    ];
+    for options in [
+        HtmlOptions::default(),
+        HtmlOptions::default().inline_css(false),
+    ] {
+        for input in removed {
+            let out = html::process_html(input, &options).unwrap();
+            let squeezed = squeeze(&out.html);
+            for gone in [
+                "@import",
+                "@font-face",
+                "javascript:",
+                "vbscript:",
+                "evil.example",
+            ] {
+                assert!(!squeezed.contains(gone), "{input}\n{}", out.html);
+            }
+            assert!(out.html.contains(">x</p>"), "{}", out.html);
+        }
+        let kept = [
+            (
+                "<p style=\"background: \\75 rl(https://a.example/x.png)\">x</p>",
+                "https://a.example",
+            ),
+            (
+                "<style>@media screen{p{background:\\75 rl('https://b.example/x.png')}}</style><p>x</p>",
+                "https://b.example",
+            ),
+            (
+                "<p style=\"background-image: image-set(&quot;https://c.example/x.png&quot; 1x)\">x</p>",
+                "https://c.example",
+            ),
+            (
+                "<style>@media screen{p{background-image:image-set('https://d.example/x.png' 1x)}}</style><p>x</p>",
+                "https://d.example",
+            ),
+            (
+                "<style>p{background-image:u\\rl(https://e.example/x.png)}</style><p>x</p>",
+                "https://e.example",
+            ),
+        ];
+        for (input, origin) in kept {
+            let out = html::process_html(input, &options).unwrap();
+            assert!(out.html.contains(&origin[8..]), "{input}\n{}", out.html);
+            let policy = out.policy.to_string();
+            assert!(
+                policy.contains(&format!("img-src {origin}")),
+                "{input}: {policy}"
+            );
+        }
+    }
+}

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(feature = "html")]
+mod agreement;
+#[cfg(feature = "html")]
 mod browser;
 mod csp;
 #[cfg(feature = "dkim")]
@@ -11,5 +13,9 @@ mod dkim;
 mod fetch;
 #[cfg(feature = "html")]
 mod hostile;
+#[cfg(feature = "html")]
+mod limits;
+#[cfg(feature = "html")]
+mod nested;
 #[cfg(feature = "html")]
 mod pipeline;
