@@ -4,5 +4,6 @@
 pub(crate) mod aiosmtpd;
 pub(crate) mod fake_server;
 mod faults;
+mod hostile_urls;
 mod local;
 mod smtp;

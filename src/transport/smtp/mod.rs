@@ -11,6 +11,7 @@
 //! out to be closed before anything was accepted.
 
 mod connection;
+mod hello;
 mod pool;
 mod reply;
 mod tls;
@@ -59,6 +60,36 @@ impl fmt::Debug for Credentials {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .finish()
+    }
+}
+
+impl Credentials {
+    /// Refuses what would change the meaning of the SASL message the credentials go
+    /// into: NUL separates the fields of AUTH PLAIN (RFC 4616), `^A` those of XOAUTH2,
+    /// and a user name has no business holding control characters. The password is never
+    /// repeated in the error.
+    fn check(&self, field: &str, mechanisms: &[Mechanism]) -> Result<()> {
+        if self.user.is_empty() {
+            return Err(Error::configuration(
+                format!("{field}.user"),
+                "is empty; give the user name to log in with",
+            ));
+        }
+        if self.user.chars().any(char::is_control) {
+            return Err(Error::configuration(
+                format!("{field}.user"),
+                "holds a control character (NUL, CR, LF...); give the user name as the server knows it",
+            ));
+        }
+        let separator =
+            |c: char| c == '\0' || (c == '\u{1}' && mechanisms.contains(&Mechanism::Xoauth2));
+        if self.password.chars().any(separator) {
+            return Err(Error::configuration(
+                format!("{field}.password"),
+                "holds a NUL or ^A character, which would split the AUTH message; check the password",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -220,14 +251,20 @@ impl SmtpBuilder {
         });
         let tls_config = tls::TlsConfig::new(&self.host, &self.extra_roots_pem)?;
         let hello_name = match self.hello_name {
-            Some(name) => name,
-            None => default_hello_name(),
+            Some(name) => {
+                hello::check(&name, &format!("{field}.helo"))?;
+                name
+            }
+            None => hello::default_name(),
         };
         let mechanisms = if self.mechanisms.is_empty() {
             vec![Mechanism::Plain, Mechanism::Login]
         } else {
             self.mechanisms
         };
+        if let Some(credentials) = &self.credentials {
+            credentials.check(&field, &mechanisms)?;
+        }
         let settings = Settings {
             host: self.host,
             port,
@@ -456,14 +493,6 @@ pub(crate) fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn default_hello_name() -> String {
-    // lettre's ClientId::default() asks the OS for the host name (feature `hostname`).
-    match lettre::transport::smtp::extension::ClientId::default() {
-        lettre::transport::smtp::extension::ClientId::Domain(name) => name,
-        other => other.to_string(),
-    }
 }
 
 pub(crate) fn transient(message: impl Into<String>) -> Error {
