@@ -34,7 +34,14 @@ pub(crate) struct Script {
     /// Advertise `AUTH PLAIN LOGIN` without STARTTLS (a misconfigured server, or a
     /// STARTTLS-stripping attacker) and accept any credentials.
     pub(crate) auth_in_clear: bool,
+    /// Answer the greeting (`Some("")`), the message data (`Some(".")`) or the first
+    /// command starting with this text with one endless reply line, up to
+    /// [`ENDLESS_CAP`] octets.
+    pub(crate) endless_reply: Option<&'static str>,
 }
+
+/// Where an endless reply line stops (a client without a bound reads all of it).
+pub(crate) const ENDLESS_CAP: usize = 64 << 20;
 
 /// Counters the tests assert on.
 #[derive(Debug, Default)]
@@ -45,6 +52,9 @@ pub(crate) struct Stats {
     pub(crate) messages: Mutex<Vec<Vec<String>>>,
     /// Every line a client sent, message data included.
     pub(crate) lines: Mutex<Vec<String>>,
+    /// Octets of the endless reply the server got written before the client hung up
+    /// (or [`ENDLESS_CAP`]); sent once the endless reply ends.
+    pub(crate) endless_written: tokio::sync::watch::Sender<Option<usize>>,
 }
 
 pub(crate) struct FakeServer {
@@ -89,6 +99,30 @@ impl FakeServer {
     pub(crate) fn messages(&self) -> Vec<Vec<String>> {
         self.stats.messages.lock().unwrap().clone()
     }
+
+    /// Waits for the endless reply to end; the octets written.
+    pub(crate) async fn endless_written(&self) -> usize {
+        let mut rx = self.stats.endless_written.subscribe();
+        let written = rx.wait_for(Option::is_some).await.unwrap();
+        written.unwrap_or_default()
+    }
+}
+
+/// Writes `code` and `xxx…` without a line end until the client stops reading or
+/// [`ENDLESS_CAP`] octets are out; records how many were written.
+async fn endless(write: &mut (impl AsyncWriteExt + Unpin), code: &str, stats: &Stats) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut written = 0;
+    if write.write_all(code.as_bytes()).await.is_ok() {
+        written = code.len();
+        while written < ENDLESS_CAP {
+            match write.write(&chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n,
+            }
+        }
+    }
+    stats.endless_written.send_replace(Some(written));
 }
 
 async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::Result<()> {
@@ -96,6 +130,10 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
     let mut read = BufReader::new(read);
     if script.silent {
         tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
+    }
+    if script.endless_reply == Some("") {
+        endless(&mut write, "220-", stats).await;
         return Ok(());
     }
     write
@@ -107,6 +145,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
     {
         return Ok(());
     }
+
     let mut rcpts: Vec<String> = Vec::new();
     loop {
         let mut line = String::new();
@@ -131,6 +170,13 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
         }
         stats.lines.lock().unwrap().push(line.clone());
         let upper = line.trim_end().to_ascii_uppercase();
+        if script
+            .endless_reply
+            .is_some_and(|c| !c.is_empty() && upper.starts_with(c))
+        {
+            endless(&mut write, "250-", stats).await;
+            return Ok(());
+        }
         let reply: String = if upper.starts_with("EHLO") {
             let pipelining = if script.pipelining {
                 "250-PIPELINING\r\n"
@@ -181,6 +227,10 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                     if data == ".\r\n" {
                         break;
                     }
+                }
+                if script.endless_reply == Some(".") {
+                    endless(&mut write, "250-", stats).await;
+                    return Ok(());
                 }
                 if script.silent_after_data {
                     tokio::time::sleep(Duration::from_secs(3600)).await;

@@ -16,6 +16,7 @@ use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 
 use super::reply::{Answer, answer, broken, queue_id, reply_error, timed_out};
+use super::limit::{Capped, Encrypted};
 use super::tls::TlsStream;
 use super::{Mechanism, Settings, TlsMode, permanent};
 use crate::error::{Error, Result};
@@ -174,6 +175,8 @@ impl Connection {
         tcp.set_nodelay(true)
             .map_err(|e| broken(&e, &server, "connect"))?;
 
+        // Every reply is read through a Capped stream: an endless reply line fails fast.
+        let encrypted_below = Encrypted::default();
         let stream: Box<dyn AsyncTokioStream> = if settings.tls == TlsMode::Implicit {
             let connector =
                 tokio_rustls::TlsConnector::from(Arc::clone(&settings.tls_config.implicit));
@@ -181,10 +184,10 @@ impl Connection {
             match tokio::time::timeout(limit, handshake).await {
                 Err(_) => return Err(timed_out(&server, "TLS handshake", limit)),
                 Ok(Err(e)) => return Err(broken(&e, &server, "TLS handshake")),
-                Ok(Ok(tls)) => Box::new(TlsStream(tls)),
+                Ok(Ok(tls)) => Box::new(Capped::new(TlsStream(tls), encrypted_below.clone())),
             }
         } else {
-            Box::new(tcp)
+            Box::new(Capped::new(tcp, encrypted_below.clone()))
         };
 
         let client_id = ClientId::Domain(settings.hello_name.clone());
@@ -215,6 +218,8 @@ impl Connection {
         let mut encrypted = settings.tls == TlsMode::Implicit;
         if matches!(settings.tls, TlsMode::Required | TlsMode::Opportunistic) {
             if conn.smtp.can_starttls() {
+                // lettre puts TLS on top of the capped stream: it now sees ciphertext.
+                encrypted_below.set();
                 let params = settings.tls_config.starttls.clone();
                 match tokio::time::timeout(limit, conn.smtp.starttls(params, &client_id)).await {
                     Err(_) => return Err(timed_out(&conn.server, "STARTTLS", limit)),

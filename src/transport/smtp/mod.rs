@@ -12,6 +12,7 @@
 
 mod connection;
 mod hello;
+mod limit;
 mod pool;
 mod reply;
 mod tls;
@@ -303,6 +304,10 @@ impl SmtpBuilder {
 ///   server cannot take are [`Error::Permanent`]. A message some recipients refused is
 ///   delivered to the others and succeeds, listing the refusals in
 ///   [`Delivery::rejected`].
+/// - **Replies** are bounded: a reply line longer than 1,000 octets (RFC 5321 allows
+///   512), a reply over 100,000 octets, or (once STARTTLS is on) more than 1 MiB read
+///   without the client writing is a transient error saying the server sent an
+///   over-long reply, and the connection is closed.
 /// - **Pool**: at most `max_connections` open connections (`?pool=`, default 4), idle
 ///   ones closed after `?idle=` (default 60 s), a connection the server closed while
 ///   idle replaced transparently, every network operation bounded by `?timeout=`
