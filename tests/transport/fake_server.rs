@@ -34,6 +34,8 @@ pub(crate) struct Script {
     /// Advertise `AUTH PLAIN LOGIN` without STARTTLS (a misconfigured server, or a
     /// STARTTLS-stripping attacker) and accept any credentials.
     pub(crate) auth_in_clear: bool,
+    /// Recipients greylisted: 451 to their first `RCPT TO`, 250 to later ones.
+    pub(crate) greylist_rcpt: Vec<&'static str>,
     /// Answer the greeting (`Some("")`), the message data (`Some(".")`) or the first
     /// command starting with this text with one endless reply line, up to
     /// [`ENDLESS_CAP`] octets.
@@ -50,8 +52,12 @@ pub(crate) struct Stats {
     pub(crate) concurrent: AtomicUsize,
     pub(crate) max_concurrent: AtomicUsize,
     pub(crate) messages: Mutex<Vec<Vec<String>>>,
+    /// The data of each message in `messages`, as the client sent it.
+    pub(crate) bodies: Mutex<Vec<String>>,
     /// Every line a client sent, message data included.
     pub(crate) lines: Mutex<Vec<String>>,
+    /// Recipients already greylisted once.
+    pub(crate) greylisted: Mutex<Vec<String>>,
     /// Octets of the endless reply the server got written before the client hung up
     /// (or [`ENDLESS_CAP`]); sent once the endless reply ends.
     pub(crate) endless_written: tokio::sync::watch::Sender<Option<usize>>,
@@ -98,6 +104,10 @@ impl FakeServer {
 
     pub(crate) fn messages(&self) -> Vec<Vec<String>> {
         self.stats.messages.lock().unwrap().clone()
+    }
+
+    pub(crate) fn bodies(&self) -> Vec<String> {
+        self.stats.bodies.lock().unwrap().clone()
     }
 
     /// Waits for the endless reply to end; the octets written.
@@ -204,6 +214,14 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                 .any(|r| r.eq_ignore_ascii_case(&addr))
             {
                 "550 5.1.1 no such user\r\n".into()
+            } else if script
+                .greylist_rcpt
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&addr))
+                && !stats.greylisted.lock().unwrap().contains(&addr)
+            {
+                stats.greylisted.lock().unwrap().push(addr);
+                "451 4.7.1 greylisted, try again later\r\n".into()
             } else {
                 rcpts.push(addr);
                 "250 2.1.5 Ok\r\n".into()
@@ -214,12 +232,14 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
             } else {
                 write.write_all(b"354 go ahead\r\n").await?;
                 let mut first = true;
+                let mut body = String::new();
                 loop {
                     let mut data = String::new();
                     if read.read_line(&mut data).await? == 0 {
                         return Ok(());
                     }
                     stats.lines.lock().unwrap().push(data.clone());
+                    body.push_str(&data);
                     if first && script.drop_mid_data {
                         return Ok(());
                     }
@@ -250,6 +270,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                             .lock()
                             .unwrap()
                             .push(std::mem::take(&mut rcpts));
+                        stats.bodies.lock().unwrap().push(body);
                         "250 2.0.0 Ok: queued as FAKE1\r\n".into()
                     }
                 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod aiosmtpd;
+mod deferred;
 pub(crate) mod fake_server;
 mod faults;
 mod hostile_urls;

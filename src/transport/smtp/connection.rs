@@ -15,8 +15,8 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 
-use super::reply::{Answer, answer, broken, queue_id, reply_error, timed_out};
 use super::limit::{Capped, Encrypted};
+use super::reply::{Answer, answer, broken, queue_id, reply_error, timed_out};
 use super::tls::TlsStream;
 use super::{Mechanism, Settings, TlsMode, permanent};
 use crate::error::{Error, Result};
@@ -431,22 +431,28 @@ impl Connection {
         // ended at once, which it will refuse.
         let data_open = data_answer.as_ref().is_some_and(|a| a.reply.code == 354);
         let mut accepted = Vec::new();
+        let mut deferred = Vec::new();
         let mut rejected = Vec::new();
         for (recipient, answer) in envelope.to.iter().zip(&rcpt_answers) {
             if answer.is_positive() {
                 accepted.push(recipient.clone());
+                continue;
+            }
+            let refusal = Rejection {
+                recipient: recipient.clone(),
+                code: answer.reply.code,
+                message: answer.reply.message.clone(),
+            };
+            if (400..500).contains(&answer.reply.code) {
+                deferred.push(refusal);
             } else {
-                rejected.push(Rejection {
-                    recipient: recipient.clone(),
-                    code: answer.reply.code,
-                    message: answer.reply.message.clone(),
-                });
+                rejected.push(refusal);
             }
         }
         let refusal = if !mail_answer.is_positive() {
             Some(mail_answer.error("MAIL FROM"))
         } else if accepted.is_empty() {
-            Some(all_refused(&rejected))
+            Some(all_refused(&deferred, &rejected))
         } else {
             match &data_answer {
                 Some(a) if !data_open => Some(a.error("DATA")),
@@ -512,6 +518,7 @@ impl Connection {
         let delivery = Delivery {
             message_id: None,
             accepted,
+            deferred,
             rejected,
             queue_id: queue_id(&final_answer.reply.message),
             reply: Some(final_answer.reply),
@@ -544,18 +551,17 @@ impl Connection {
 
 /// The error when every recipient was refused: transient if any refusal was (a later
 /// retry may reach that recipient), permanent otherwise.
-fn all_refused(rejected: &[Rejection]) -> Error {
-    let text = rejected
+fn all_refused(deferred: &[Rejection], rejected: &[Rejection]) -> Error {
+    let text = deferred
         .iter()
+        .chain(rejected)
         .map(|r| format!("{}: {} {}", r.recipient, r.code, r.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let code = rejected
-        .iter()
-        .map(|r| r.code)
-        .find(|c| (400..500).contains(c))
-        .or_else(|| rejected.first().map(|r| r.code))
-        .unwrap_or(554);
+    let code = deferred
+        .first()
+        .or_else(|| rejected.first())
+        .map_or(554, |r| r.code);
     reply_error(
         code,
         &format!("every recipient was refused: {text}"),

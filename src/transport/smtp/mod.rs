@@ -303,7 +303,9 @@ impl SmtpBuilder {
 ///   [`Error::Transient`]; 5xx replies, an untrusted certificate and a message the
 ///   server cannot take are [`Error::Permanent`]. A message some recipients refused is
 ///   delivered to the others and succeeds, listing the refusals in
-///   [`Delivery::rejected`].
+///   [`Delivery::deferred`] (4xx, to retry with [`Transport::send_to`]) and
+///   [`Delivery::rejected`] (5xx). When every recipient is refused, the error is
+///   transient if any refusal was.
 /// - **Replies** are bounded: a reply line longer than 1,000 octets (RFC 5321 allows
 ///   512), a reply over 100,000 octets, or (once STARTTLS is on) more than 1 MiB read
 ///   without the client writing is a transient error saying the server sent an
@@ -370,8 +372,8 @@ impl SmtpTransport {
         self.pool.close_idle().await;
     }
 
-    async fn send_one(&self, email: &Email) -> Result<Delivery> {
-        let prepared = self.prepare(email)?;
+    async fn send_one(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
+        let prepared = self.prepare(email, Some(recipients))?;
         let span = prepared.span();
         let result = self
             .pool
@@ -381,9 +383,13 @@ impl SmtpTransport {
         span.in_scope(|| prepared.finish(result))
     }
 
-    fn prepare(&self, email: &Email) -> Result<Prepared> {
+    /// Renders and addresses `email`, to `recipients` only when given.
+    fn prepare(&self, email: &Email, recipients: Option<&[String]>) -> Result<Prepared> {
         let utf8 = email.needs_smtputf8();
-        let envelope = Envelope::of(email, utf8)?;
+        let mut envelope = Envelope::of(email, utf8)?;
+        if let Some(recipients) = recipients {
+            envelope = envelope.only(recipients)?;
+        }
         let data = email.render(&self.options.clone().smtputf8(utf8))?;
         let message_id = rendered_message_id(&data);
         Ok(Prepared {
@@ -429,6 +435,7 @@ impl Prepared {
                 delivery.message_id.clone_from(&self.message_id);
                 tracing::info!(
                     accepted = delivery.accepted.len(),
+                    deferred = delivery.deferred.len(),
                     rejected = delivery.rejected.len(),
                     queue_id = delivery.queue_id.as_deref().unwrap_or(""),
                     "message delivered"
@@ -445,8 +452,8 @@ impl Prepared {
 
 #[async_trait]
 impl Transport for SmtpTransport {
-    async fn send(&self, email: &Email) -> Result<Delivery> {
-        self.send_one(email).await
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
+        self.send_one(email, recipients).await
     }
 
     async fn close(&self) {
@@ -455,7 +462,8 @@ impl Transport for SmtpTransport {
 
     async fn send_batch(&self, emails: &[Email]) -> Vec<Result<Delivery>> {
         // Render everything first; messages that fail to render are not sent.
-        let prepared: Vec<Result<Prepared>> = emails.iter().map(|e| self.prepare(e)).collect();
+        let prepared: Vec<Result<Prepared>> =
+            emails.iter().map(|e| self.prepare(e, None)).collect();
         let ready: Vec<(usize, &Prepared)> = prepared
             .iter()
             .enumerate()
