@@ -99,11 +99,11 @@ impl ConsoleTransport {
 
 #[async_trait]
 impl Transport for ConsoleTransport {
-    async fn send(&self, email: &Email) -> Result<Delivery> {
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
         let span = super::send_span("console", email);
         async move {
             let utf8 = email.needs_smtputf8();
-            let envelope = Envelope::of(email, utf8)?;
+            let envelope = Envelope::of(email, utf8)?.only(recipients)?;
             let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
             self.write(&bytes)
                 .map_err(|e| Error::io(self.target(), e))?;

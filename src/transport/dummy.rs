@@ -22,10 +22,10 @@ impl DummyTransport {
 
 #[async_trait]
 impl Transport for DummyTransport {
-    async fn send(&self, email: &Email) -> Result<Delivery> {
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
         let span = super::send_span("dummy", email);
         async move {
-            let envelope = Envelope::of(email, email.needs_smtputf8())?;
+            let envelope = Envelope::of(email, email.needs_smtputf8())?.only(recipients)?;
             tracing::debug!(
                 recipients = envelope.to.len(),
                 "dummy transport dropped a message"

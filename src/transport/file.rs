@@ -44,11 +44,11 @@ impl FileTransport {
 
 #[async_trait]
 impl Transport for FileTransport {
-    async fn send(&self, email: &Email) -> Result<Delivery> {
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
         let span = super::send_span("file", email);
         async move {
             let utf8 = email.needs_smtputf8();
-            let envelope = Envelope::of(email, utf8)?;
+            let envelope = Envelope::of(email, utf8)?.only(recipients)?;
             let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
             let name = format!(
                 "{}-{}.eml",

@@ -35,7 +35,8 @@ impl SentMessage {
     pub fn envelope_from(&self) -> &str {
         &self.envelope_from
     }
-    /// The envelope recipients (`RCPT TO`): To, Cc and Bcc.
+    /// The envelope recipients (`RCPT TO`) the message went to: To, Cc and Bcc for
+    /// [`Transport::send`], the ones named for [`Transport::send_to`].
     pub fn envelope_to(&self) -> &[String] {
         &self.envelope_to
     }
@@ -55,19 +56,24 @@ impl SentMessage {
     pub fn message_id(&self) -> Option<&str> {
         self.message_id.as_deref()
     }
-    /// `true` when `address` (compared without case) is an envelope recipient.
+    /// `true` when `address` (compared without case, in its Unicode or punycode form) is
+    /// an envelope recipient the message went to.
     pub fn is_sent_to(&self, address: &str) -> bool {
         let wanted = Address::parse(address)
             .map(|a| a.email().to_owned())
             .unwrap_or_else(|_| address.to_owned());
-        self.email
-            .recipients()
-            .iter()
-            .any(|a| a.email().eq_ignore_ascii_case(&wanted))
+        let on_envelope = |a: &str| self.envelope_to.iter().any(|e| e.eq_ignore_ascii_case(a));
+        on_envelope(&wanted)
             || self
-                .envelope_to
+                .email
+                .recipients()
                 .iter()
-                .any(|a| a.eq_ignore_ascii_case(&wanted))
+                .filter(|a| a.email().eq_ignore_ascii_case(&wanted))
+                .any(|a| {
+                    on_envelope(a.email())
+                        || a.ascii_email_for("to")
+                            .is_ok_and(|ascii| on_envelope(&ascii))
+                })
     }
 }
 
@@ -183,11 +189,11 @@ impl MemoryTransport {
 
 #[async_trait]
 impl Transport for MemoryTransport {
-    async fn send(&self, email: &Email) -> Result<Delivery> {
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
         let span = super::send_span("memory", email);
         async move {
             let utf8 = email.needs_smtputf8();
-            let envelope = Envelope::of(email, utf8)?;
+            let envelope = Envelope::of(email, utf8)?.only(recipients)?;
             let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
             let message_id = rendered_message_id(&bytes);
             let delivery = Delivery::local(message_id.clone(), &envelope);

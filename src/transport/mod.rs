@@ -1,8 +1,9 @@
 //! Delivery: the [`Transport`] trait and its implementations.
 //!
 //! Every transport sends one [`Email`] (or a batch) and answers with a [`Delivery`]: which
-//! recipients the server accepted, which it rejected and why, its final reply and the queue
-//! id when the reply names one. Failures are typed: [`Error::Transient`] (4xx replies,
+//! recipients the server accepted, which it deferred (4xx) or rejected (5xx) and why, its
+//! final reply and the queue id when the reply names one. [`Transport::send_to`] sends a
+//! message again to some of its recipients only (the deferred ones). Failures are typed: [`Error::Transient`] (4xx replies,
 //! connection failures, resets, timeouts: retry later) and [`Error::Permanent`] (5xx
 //! replies, a message the server can never take).
 //!
@@ -64,15 +65,38 @@ pub const TRANSPORT_ENV: &str = "MAILROOM_TRANSPORT";
 
 /// Something that delivers messages.
 ///
+/// Each transport implements one method, [`send_to`](Transport::send_to): deliver a
+/// message to some of its envelope recipients. [`send`](Transport::send) (every
+/// recipient) and [`send_batch`](Transport::send_batch) are built on it.
+///
 /// Object safe: [`from_url`] returns an `Arc<dyn Transport>`.
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug {
     /// Delivers one message to every recipient (To, Cc and Bcc; Bcc only on the envelope).
     ///
     /// Succeeds when at least one recipient was accepted; the others are listed in
-    /// [`Delivery::rejected`]. Fails with [`Error::Transient`] or [`Error::Permanent`]
-    /// when nothing was delivered.
-    async fn send(&self, email: &Email) -> Result<Delivery>;
+    /// [`Delivery::deferred`] (4xx: try them again later, with [`send_to`](Self::send_to))
+    /// and [`Delivery::rejected`] (5xx: give up on them). Fails with [`Error::Transient`]
+    /// or [`Error::Permanent`] when nothing was delivered.
+    async fn send(&self, email: &Email) -> Result<Delivery> {
+        let everyone = Envelope::of(email, email.needs_smtputf8())?.to;
+        self.send_to(email, &everyone).await
+    }
+
+    /// Delivers one message to some of its envelope recipients only, e.g. to retry the
+    /// ones a server [deferred](Delivery::deferred) without sending the message again to
+    /// those that accepted it.
+    ///
+    /// `recipients` are written as [`Delivery::accepted`] and [`Delivery::deferred`] list
+    /// them (compared without ASCII case); each must be one of the message's To, Cc or Bcc
+    /// addresses, else the result is an [`Error::InvalidMessage`] naming `recipients` (as
+    /// it is when the list is empty). Only the envelope changes: the message is rendered
+    /// exactly as [`send`](Self::send) renders it, its headers naming every recipient (Bcc
+    /// left out). A message whose `Message-ID` and `Date` are set renders the same
+    /// headers each time (one without them gets fresh ones per rendering, and multipart
+    /// boundaries are fresh unless the transport renders deterministically). The result
+    /// is as for [`send`](Self::send).
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery>;
 
     /// Delivers several messages; one result per message, in order.
     ///
@@ -125,14 +149,21 @@ pub fn from_env() -> Result<Arc<dyn Transport>> {
 
 /// What a transport did with one message.
 ///
-/// Serialises to the JSON line that `mailroom send` prints.
+/// Every envelope recipient it was sent to is in exactly one of `accepted`, `deferred`
+/// and `rejected`. Serialises to the JSON line that `mailroom send` prints, in this field
+/// order; a stored result without `deferred` reads back with it empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     /// The message's `Message-ID` (with angle brackets), as sent.
     pub message_id: Option<String>,
     /// Envelope recipients the server accepted.
     pub accepted: Vec<String>,
-    /// Envelope recipients the server refused, with its reply.
+    /// Envelope recipients the server refused for now (a 4xx reply to `RCPT TO`, e.g.
+    /// greylisting), with its reply: send the message to them again later with
+    /// [`Transport::send_to`].
+    #[serde(default)]
+    pub deferred: Vec<Rejection>,
+    /// Envelope recipients the server refused for good (a 5xx reply), with its reply.
     pub rejected: Vec<Rejection>,
     /// The server's final reply (absent for transports that have no server).
     pub reply: Option<Reply>,
@@ -141,7 +172,8 @@ pub struct Delivery {
     pub queue_id: Option<String>,
 }
 
-/// A recipient the server refused.
+/// A recipient the server refused, for now ([`Delivery::deferred`]) or for good
+/// ([`Delivery::rejected`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The envelope address.
@@ -167,6 +199,7 @@ impl Delivery {
         Delivery {
             message_id,
             accepted: envelope.to.clone(),
+            deferred: Vec::new(),
             rejected: Vec::new(),
             reply: None,
             queue_id: None,

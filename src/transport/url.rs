@@ -17,9 +17,18 @@ use crate::error::{Error, Result};
 /// Parses `url`; errors name `field` (e.g. `MAILROOM_TRANSPORT`).
 pub(crate) fn parse(url: &str, field: &str) -> Result<Arc<dyn Transport>> {
     let url = url.trim();
-    let (scheme, rest) = url.split_once(':').ok_or_else(|| {
-        Error::configuration(field, format!("`{}` is not a transport URL; try smtp://host, file:DIR, console:, memory: or dummy:", redact(url)))
-    })?;
+    let (scheme, rest) = url
+        .split_once(':')
+        .filter(|(scheme, _)| is_scheme(scheme))
+        .ok_or_else(|| {
+            Error::configuration(
+                field,
+                format!(
+                    "`{}` is not a transport URL; try smtp://host, file:DIR, console:, memory: or dummy:",
+                    redact(url)
+                ),
+            )
+        })?;
     match scheme.to_ascii_lowercase().as_str() {
         "console" => Ok(Arc::new(ConsoleTransport::new())),
         "dummy" => Ok(Arc::new(DummyTransport::new())),
@@ -58,15 +67,46 @@ pub(crate) fn parse(url: &str, field: &str) -> Result<Arc<dyn Transport>> {
     }
 }
 
-/// The URL with any password replaced, for error messages.
+/// The URL with its user information masked, for error messages.
+///
+/// By string rules, not by parsing: a URL that does not parse (a bad port, a space in the
+/// host, `smtp:` without `//`...) is exactly the one an error shows, so it must be masked
+/// too. Everything between the scheme (with its `//`) and the *last* `@` is user
+/// information: `smtp://u:secret@h` → `smtp://u:****@h`. The user name stays when it is
+/// plainly one (ASCII, no `/` or `@`); anything else becomes `****` as a whole. A password
+/// holding `/`, `?` or `#` that was not percent-encoded is masked as well, at the price of
+/// masking too much when a query value holds an `@`.
 pub(crate) fn redact(url: &str) -> String {
-    match ::url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
+    let (prefix, rest) = match url.split_once(':') {
+        Some((scheme, rest)) if is_scheme(scheme) => {
+            let slashes = if rest.starts_with("//") { 2 } else { 0 };
+            url.split_at(scheme.len() + 1 + slashes)
         }
-        _ => url.to_owned(),
-    }
+        _ => ("", url),
+    };
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = rest.split_at(at);
+    let masked = match userinfo.split_once(':') {
+        Some((user, _)) if is_plain_user(user) => format!("{user}:****"),
+        _ => "****".to_owned(),
+    };
+    format!("{prefix}{masked}{host}")
+}
+
+/// RFC 3986 `scheme`: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+/// A user name safe to show: RFC 3986 `userinfo` characters other than `:`.
+fn is_plain_user(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=".contains(c))
 }
 
 #[cfg(feature = "smtp")]
@@ -75,12 +115,26 @@ pub(crate) fn smtp(raw: &str, field: &str) -> Result<super::SmtpTransport> {
     use std::borrow::Cow;
 
     let url = ::url::Url::parse(raw).map_err(|e| {
-        Error::configuration(field, format!("`{}` is not a valid URL: {e}", redact(raw)))
+        let hint = if raw.contains('@') {
+            "; percent-encode any `@`, `:`, `/`, `?` or `#` in the user name or password"
+        } else {
+            ""
+        };
+        Error::configuration(
+            field,
+            format!("`{}` is not a valid URL: {e}{hint}", redact(raw)),
+        )
     })?;
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| Error::configuration(field, format!("`{}` names no host", redact(raw))))?;
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+        Error::configuration(
+            field,
+            format!(
+                "`{}` names no host; write it as `{}://[user[:password]@]host[:port]`",
+                redact(raw),
+                url.scheme()
+            ),
+        )
+    })?;
     let decode = |s: &str, part: &str| -> Result<String> {
         percent_decode(s).ok_or_else(|| {
             Error::configuration(
@@ -267,5 +321,24 @@ mod tests {
         assert!(parse("smtp://h?timeout=-1", "transport").is_err());
         assert!(parse("smtp://h?bogus=1", "transport").is_err());
         assert_eq!(redact("smtp://u:secret@h"), "smtp://u:****@h");
+    }
+
+    #[test]
+    fn redaction_by_string_rules() {
+        for (url, shown) in [
+            ("smtp://u:pw@h:99999", "smtp://u:****@h:99999"),
+            ("smtps://u:pw@[::1", "smtps://u:****@[::1"),
+            ("smtp:u:pw@h", "smtp:u:****@h"),
+            ("smtp://u:p@w@h", "smtp://u:****@h"),
+            ("smtp://u:p/w?x#y@h", "smtp://u:****@h"),
+            ("smtp://pw@h", "smtp://****@h"),
+            ("smtp://ü:pw@h", "smtp://****@h"),
+            ("pw@h", "****@h"),
+            ("smtp ://u:pw@h", "****@h"),
+            ("smtp://h:25?tls=none", "smtp://h:25?tls=none"),
+            ("file:/var/mail", "file:/var/mail"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
     }
 }

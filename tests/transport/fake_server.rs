@@ -34,7 +34,16 @@ pub(crate) struct Script {
     /// Advertise `AUTH PLAIN LOGIN` without STARTTLS (a misconfigured server, or a
     /// STARTTLS-stripping attacker) and accept any credentials.
     pub(crate) auth_in_clear: bool,
+    /// Recipients greylisted: 451 to their first `RCPT TO`, 250 to later ones.
+    pub(crate) greylist_rcpt: Vec<&'static str>,
+    /// Answer the greeting (`Some("")`), the message data (`Some(".")`) or the first
+    /// command starting with this text with one endless reply line, up to
+    /// [`ENDLESS_CAP`] octets.
+    pub(crate) endless_reply: Option<&'static str>,
 }
+
+/// Where an endless reply line stops (a client without a bound reads all of it).
+pub(crate) const ENDLESS_CAP: usize = 64 << 20;
 
 /// Counters the tests assert on.
 #[derive(Debug, Default)]
@@ -43,8 +52,15 @@ pub(crate) struct Stats {
     pub(crate) concurrent: AtomicUsize,
     pub(crate) max_concurrent: AtomicUsize,
     pub(crate) messages: Mutex<Vec<Vec<String>>>,
+    /// The data of each message in `messages`, as the client sent it.
+    pub(crate) bodies: Mutex<Vec<String>>,
     /// Every line a client sent, message data included.
     pub(crate) lines: Mutex<Vec<String>>,
+    /// Recipients already greylisted once.
+    pub(crate) greylisted: Mutex<Vec<String>>,
+    /// Octets of the endless reply the server got written before the client hung up
+    /// (or [`ENDLESS_CAP`]); sent once the endless reply ends.
+    pub(crate) endless_written: tokio::sync::watch::Sender<Option<usize>>,
 }
 
 pub(crate) struct FakeServer {
@@ -89,6 +105,34 @@ impl FakeServer {
     pub(crate) fn messages(&self) -> Vec<Vec<String>> {
         self.stats.messages.lock().unwrap().clone()
     }
+
+    pub(crate) fn bodies(&self) -> Vec<String> {
+        self.stats.bodies.lock().unwrap().clone()
+    }
+
+    /// Waits for the endless reply to end; the octets written.
+    pub(crate) async fn endless_written(&self) -> usize {
+        let mut rx = self.stats.endless_written.subscribe();
+        let written = rx.wait_for(Option::is_some).await.unwrap();
+        written.unwrap_or_default()
+    }
+}
+
+/// Writes `code` and `xxx…` without a line end until the client stops reading or
+/// [`ENDLESS_CAP`] octets are out; records how many were written.
+async fn endless(write: &mut (impl AsyncWriteExt + Unpin), code: &str, stats: &Stats) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut written = 0;
+    if write.write_all(code.as_bytes()).await.is_ok() {
+        written = code.len();
+        while written < ENDLESS_CAP {
+            match write.write(&chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n,
+            }
+        }
+    }
+    stats.endless_written.send_replace(Some(written));
 }
 
 async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::Result<()> {
@@ -96,6 +140,10 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
     let mut read = BufReader::new(read);
     if script.silent {
         tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
+    }
+    if script.endless_reply == Some("") {
+        endless(&mut write, "220-", stats).await;
         return Ok(());
     }
     write
@@ -107,6 +155,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
     {
         return Ok(());
     }
+
     let mut rcpts: Vec<String> = Vec::new();
     loop {
         let mut line = String::new();
@@ -131,6 +180,13 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
         }
         stats.lines.lock().unwrap().push(line.clone());
         let upper = line.trim_end().to_ascii_uppercase();
+        if script
+            .endless_reply
+            .is_some_and(|c| !c.is_empty() && upper.starts_with(c))
+        {
+            endless(&mut write, "250-", stats).await;
+            return Ok(());
+        }
         let reply: String = if upper.starts_with("EHLO") {
             let pipelining = if script.pipelining {
                 "250-PIPELINING\r\n"
@@ -158,6 +214,14 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                 .any(|r| r.eq_ignore_ascii_case(&addr))
             {
                 "550 5.1.1 no such user\r\n".into()
+            } else if script
+                .greylist_rcpt
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&addr))
+                && !stats.greylisted.lock().unwrap().contains(&addr)
+            {
+                stats.greylisted.lock().unwrap().push(addr);
+                "451 4.7.1 greylisted, try again later\r\n".into()
             } else {
                 rcpts.push(addr);
                 "250 2.1.5 Ok\r\n".into()
@@ -168,12 +232,14 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
             } else {
                 write.write_all(b"354 go ahead\r\n").await?;
                 let mut first = true;
+                let mut body = String::new();
                 loop {
                     let mut data = String::new();
                     if read.read_line(&mut data).await? == 0 {
                         return Ok(());
                     }
                     stats.lines.lock().unwrap().push(data.clone());
+                    body.push_str(&data);
                     if first && script.drop_mid_data {
                         return Ok(());
                     }
@@ -181,6 +247,10 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                     if data == ".\r\n" {
                         break;
                     }
+                }
+                if script.endless_reply == Some(".") {
+                    endless(&mut write, "250-", stats).await;
+                    return Ok(());
                 }
                 if script.silent_after_data {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -200,6 +270,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                             .lock()
                             .unwrap()
                             .push(std::mem::take(&mut rcpts));
+                        stats.bodies.lock().unwrap().push(body);
                         "250 2.0.0 Ok: queued as FAKE1\r\n".into()
                     }
                 }

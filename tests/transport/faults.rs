@@ -7,7 +7,7 @@ use std::time::Duration;
 use mailroom::transport;
 use mailroom::{Email, Error};
 
-use super::fake_server::{FakeServer, Script};
+use super::fake_server::{ENDLESS_CAP, FakeServer, Script};
 
 fn email(to: &[&str]) -> Email {
     let mut b = Email::builder()
@@ -365,4 +365,37 @@ async fn credentials_never_go_in_clear_text_to_a_remote_server_without_starttls(
     .unwrap();
     bounded(t.send(&email(&["b@example.org"]))).await.unwrap();
     assert!(saw_credentials(&local.lines()), "{:?}", local.lines());
+}
+
+#[tokio::test]
+async fn an_endless_reply_line_is_cut_off_with_a_transient_error() {
+    // The greeting, the EHLO reply, a pipelined RCPT reply and the final reply.
+    for (at, pipelining) in [
+        ("", false),
+        ("EHLO", false),
+        ("RCPT TO", true),
+        ("RCPT TO", false),
+        (".", false),
+    ] {
+        let server = FakeServer::start(Script {
+            endless_reply: Some(at),
+            pipelining,
+            ..Default::default()
+        })
+        .await;
+        // Without a bound the client reads all ENDLESS_CAP octets (until the server hangs up).
+        let t = transport::from_url(&server.url("timeout=5")).unwrap();
+        let err = bounded(t.send(&email(&["b@example.org"])))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Transient(_)), "{at}: {err}");
+        assert!(err.to_string().contains("over-long reply"), "{at}: {err}");
+        // The client hung up long before the server ran out of line to send.
+        let written = bounded(server.endless_written()).await;
+        assert!(
+            written < ENDLESS_CAP,
+            "{at}: the server wrote {written} octets"
+        );
+        assert!(server.messages().is_empty());
+    }
 }

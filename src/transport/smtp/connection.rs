@@ -15,6 +15,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 
+use super::limit::{Capped, Encrypted};
 use super::reply::{Answer, answer, broken, queue_id, reply_error, timed_out};
 use super::tls::TlsStream;
 use super::{Mechanism, Settings, TlsMode, permanent};
@@ -174,6 +175,8 @@ impl Connection {
         tcp.set_nodelay(true)
             .map_err(|e| broken(&e, &server, "connect"))?;
 
+        // Every reply is read through a Capped stream: an endless reply line fails fast.
+        let encrypted_below = Encrypted::default();
         let stream: Box<dyn AsyncTokioStream> = if settings.tls == TlsMode::Implicit {
             let connector =
                 tokio_rustls::TlsConnector::from(Arc::clone(&settings.tls_config.implicit));
@@ -181,10 +184,10 @@ impl Connection {
             match tokio::time::timeout(limit, handshake).await {
                 Err(_) => return Err(timed_out(&server, "TLS handshake", limit)),
                 Ok(Err(e)) => return Err(broken(&e, &server, "TLS handshake")),
-                Ok(Ok(tls)) => Box::new(TlsStream(tls)),
+                Ok(Ok(tls)) => Box::new(Capped::new(TlsStream(tls), encrypted_below.clone())),
             }
         } else {
-            Box::new(tcp)
+            Box::new(Capped::new(tcp, encrypted_below.clone()))
         };
 
         let client_id = ClientId::Domain(settings.hello_name.clone());
@@ -215,6 +218,8 @@ impl Connection {
         let mut encrypted = settings.tls == TlsMode::Implicit;
         if matches!(settings.tls, TlsMode::Required | TlsMode::Opportunistic) {
             if conn.smtp.can_starttls() {
+                // lettre puts TLS on top of the capped stream: it now sees ciphertext.
+                encrypted_below.set();
                 let params = settings.tls_config.starttls.clone();
                 match tokio::time::timeout(limit, conn.smtp.starttls(params, &client_id)).await {
                     Err(_) => return Err(timed_out(&conn.server, "STARTTLS", limit)),
@@ -426,22 +431,28 @@ impl Connection {
         // ended at once, which it will refuse.
         let data_open = data_answer.as_ref().is_some_and(|a| a.reply.code == 354);
         let mut accepted = Vec::new();
+        let mut deferred = Vec::new();
         let mut rejected = Vec::new();
         for (recipient, answer) in envelope.to.iter().zip(&rcpt_answers) {
             if answer.is_positive() {
                 accepted.push(recipient.clone());
+                continue;
+            }
+            let refusal = Rejection {
+                recipient: recipient.clone(),
+                code: answer.reply.code,
+                message: answer.reply.message.clone(),
+            };
+            if (400..500).contains(&answer.reply.code) {
+                deferred.push(refusal);
             } else {
-                rejected.push(Rejection {
-                    recipient: recipient.clone(),
-                    code: answer.reply.code,
-                    message: answer.reply.message.clone(),
-                });
+                rejected.push(refusal);
             }
         }
         let refusal = if !mail_answer.is_positive() {
             Some(mail_answer.error("MAIL FROM"))
         } else if accepted.is_empty() {
-            Some(all_refused(&rejected))
+            Some(all_refused(&deferred, &rejected))
         } else {
             match &data_answer {
                 Some(a) if !data_open => Some(a.error("DATA")),
@@ -507,6 +518,7 @@ impl Connection {
         let delivery = Delivery {
             message_id: None,
             accepted,
+            deferred,
             rejected,
             queue_id: queue_id(&final_answer.reply.message),
             reply: Some(final_answer.reply),
@@ -539,18 +551,17 @@ impl Connection {
 
 /// The error when every recipient was refused: transient if any refusal was (a later
 /// retry may reach that recipient), permanent otherwise.
-fn all_refused(rejected: &[Rejection]) -> Error {
-    let text = rejected
+fn all_refused(deferred: &[Rejection], rejected: &[Rejection]) -> Error {
+    let text = deferred
         .iter()
+        .chain(rejected)
         .map(|r| format!("{}: {} {}", r.recipient, r.code, r.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let code = rejected
-        .iter()
-        .map(|r| r.code)
-        .find(|c| (400..500).contains(c))
-        .or_else(|| rejected.first().map(|r| r.code))
-        .unwrap_or(554);
+    let code = deferred
+        .first()
+        .or_else(|| rejected.first())
+        .map_or(554, |r| r.code);
     reply_error(
         code,
         &format!("every recipient was refused: {text}"),

@@ -11,6 +11,8 @@
 //! out to be closed before anything was accepted.
 
 mod connection;
+mod hello;
+mod limit;
 mod pool;
 mod reply;
 mod tls;
@@ -59,6 +61,36 @@ impl fmt::Debug for Credentials {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .finish()
+    }
+}
+
+impl Credentials {
+    /// Refuses what would change the meaning of the SASL message the credentials go
+    /// into: NUL separates the fields of AUTH PLAIN (RFC 4616), `^A` those of XOAUTH2,
+    /// and a user name has no business holding control characters. The password is never
+    /// repeated in the error.
+    fn check(&self, field: &str, mechanisms: &[Mechanism]) -> Result<()> {
+        if self.user.is_empty() {
+            return Err(Error::configuration(
+                format!("{field}.user"),
+                "is empty; give the user name to log in with",
+            ));
+        }
+        if self.user.chars().any(char::is_control) {
+            return Err(Error::configuration(
+                format!("{field}.user"),
+                "holds a control character (NUL, CR, LF...); give the user name as the server knows it",
+            ));
+        }
+        let separator =
+            |c: char| c == '\0' || (c == '\u{1}' && mechanisms.contains(&Mechanism::Xoauth2));
+        if self.password.chars().any(separator) {
+            return Err(Error::configuration(
+                format!("{field}.password"),
+                "holds a NUL or ^A character, which would split the AUTH message; check the password",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -220,14 +252,20 @@ impl SmtpBuilder {
         });
         let tls_config = tls::TlsConfig::new(&self.host, &self.extra_roots_pem)?;
         let hello_name = match self.hello_name {
-            Some(name) => name,
-            None => default_hello_name(),
+            Some(name) => {
+                hello::check(&name, &format!("{field}.helo"))?;
+                name
+            }
+            None => hello::default_name(),
         };
         let mechanisms = if self.mechanisms.is_empty() {
             vec![Mechanism::Plain, Mechanism::Login]
         } else {
             self.mechanisms
         };
+        if let Some(credentials) = &self.credentials {
+            credentials.check(&field, &mechanisms)?;
+        }
         let settings = Settings {
             host: self.host,
             port,
@@ -265,7 +303,13 @@ impl SmtpBuilder {
 ///   [`Error::Transient`]; 5xx replies, an untrusted certificate and a message the
 ///   server cannot take are [`Error::Permanent`]. A message some recipients refused is
 ///   delivered to the others and succeeds, listing the refusals in
-///   [`Delivery::rejected`].
+///   [`Delivery::deferred`] (4xx, to retry with [`Transport::send_to`]) and
+///   [`Delivery::rejected`] (5xx). When every recipient is refused, the error is
+///   transient if any refusal was.
+/// - **Replies** are bounded: a reply line longer than 1,000 octets (RFC 5321 allows
+///   512), a reply over 100,000 octets, or (once STARTTLS is on) more than 1 MiB read
+///   without the client writing is a transient error saying the server sent an
+///   over-long reply, and the connection is closed.
 /// - **Pool**: at most `max_connections` open connections (`?pool=`, default 4), idle
 ///   ones closed after `?idle=` (default 60 s), a connection the server closed while
 ///   idle replaced transparently, every network operation bounded by `?timeout=`
@@ -328,8 +372,8 @@ impl SmtpTransport {
         self.pool.close_idle().await;
     }
 
-    async fn send_one(&self, email: &Email) -> Result<Delivery> {
-        let prepared = self.prepare(email)?;
+    async fn send_one(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
+        let prepared = self.prepare(email, Some(recipients))?;
         let span = prepared.span();
         let result = self
             .pool
@@ -339,9 +383,13 @@ impl SmtpTransport {
         span.in_scope(|| prepared.finish(result))
     }
 
-    fn prepare(&self, email: &Email) -> Result<Prepared> {
+    /// Renders and addresses `email`, to `recipients` only when given.
+    fn prepare(&self, email: &Email, recipients: Option<&[String]>) -> Result<Prepared> {
         let utf8 = email.needs_smtputf8();
-        let envelope = Envelope::of(email, utf8)?;
+        let mut envelope = Envelope::of(email, utf8)?;
+        if let Some(recipients) = recipients {
+            envelope = envelope.only(recipients)?;
+        }
         let data = email.render(&self.options.clone().smtputf8(utf8))?;
         let message_id = rendered_message_id(&data);
         Ok(Prepared {
@@ -387,6 +435,7 @@ impl Prepared {
                 delivery.message_id.clone_from(&self.message_id);
                 tracing::info!(
                     accepted = delivery.accepted.len(),
+                    deferred = delivery.deferred.len(),
                     rejected = delivery.rejected.len(),
                     queue_id = delivery.queue_id.as_deref().unwrap_or(""),
                     "message delivered"
@@ -403,8 +452,8 @@ impl Prepared {
 
 #[async_trait]
 impl Transport for SmtpTransport {
-    async fn send(&self, email: &Email) -> Result<Delivery> {
-        self.send_one(email).await
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
+        self.send_one(email, recipients).await
     }
 
     async fn close(&self) {
@@ -413,7 +462,8 @@ impl Transport for SmtpTransport {
 
     async fn send_batch(&self, emails: &[Email]) -> Vec<Result<Delivery>> {
         // Render everything first; messages that fail to render are not sent.
-        let prepared: Vec<Result<Prepared>> = emails.iter().map(|e| self.prepare(e)).collect();
+        let prepared: Vec<Result<Prepared>> =
+            emails.iter().map(|e| self.prepare(e, None)).collect();
         let ready: Vec<(usize, &Prepared)> = prepared
             .iter()
             .enumerate()
@@ -456,14 +506,6 @@ pub(crate) fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn default_hello_name() -> String {
-    // lettre's ClientId::default() asks the OS for the host name (feature `hostname`).
-    match lettre::transport::smtp::extension::ClientId::default() {
-        lettre::transport::smtp::extension::ClientId::Domain(name) => name,
-        other => other.to_string(),
-    }
 }
 
 pub(crate) fn transient(message: impl Into<String>) -> Error {

@@ -1,12 +1,13 @@
 //! SMTP replies and how lettre's results map onto mailroom's errors.
 //!
 //! 4xx → [`Error::Transient`]; 5xx → [`Error::Permanent`]; connection failures, resets,
-//! unparsable replies and timeouts → [`Error::Transient`]. A server certificate that does
+//! unparsable or over-long replies and timeouts → [`Error::Transient`]. A server certificate that does
 //! not verify is [`Error::Permanent`]: retrying cannot help until someone fixes the
 //! certificate or the trusted CAs (`?ca=`), so a queue should not keep retrying it.
 
 use lettre::transport::smtp::response::Response;
 
+use super::limit::overlong_reply;
 use super::tls::rustls_error;
 use super::{permanent, transient};
 use crate::error::{DeliveryFailure, Error};
@@ -76,6 +77,11 @@ pub(crate) fn broken(
     server: &str,
     context: &str,
 ) -> Error {
+    if let Some(overlong) = overlong_reply(error) {
+        return transient(format!(
+            "{server} sent an over-long reply during {context}, so the connection was closed: {overlong}"
+        ));
+    }
     if let Some(rustls::Error::InvalidCertificate(reason)) = rustls_error(error) {
         return permanent(format!(
             "the TLS certificate of {server} is not trusted ({reason:?}); fix the server's certificate or trust its CA with `?ca=PATH`"
