@@ -25,6 +25,13 @@ pub const MAX_PRIORITY: i32 = 100;
 /// The queue tasks go to unless told otherwise.
 pub const DEFAULT_QUEUE: &str = "default";
 
+/// How many times a task's lease may expire (its worker died or hung without an outcome)
+/// before the rescuer fails it, whatever attempts remain: a task whose attempts keep
+/// crashing the worker process (a stack overflow, an abort, an out-of-memory kill) is failed
+/// instead of taking a worker down on each of its attempts. The default of
+/// [`WorkerBuilder::max_lease_expiries`](super::WorkerBuilder::max_lease_expiries).
+pub const MAX_LEASE_EXPIRIES: u32 = 3;
+
 /// What a backend can do (Django's `supports_*` flags, plus whether a worker pulls from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -128,6 +135,19 @@ impl NewTask {
         self.idempotency_key = Some(key.into());
         self
     }
+}
+
+/// The message of a `lease_expired` error when the task goes back to `READY`.
+pub(crate) const LEASE_EXPIRED: &str =
+    "the worker stopped renewing its lease (it died or hung); the lease expired";
+
+/// The message of the `lease_expired` error that fails a task whose lease expired `limit`
+/// times.
+pub(crate) fn lease_expired_too_often(limit: u32) -> String {
+    format!(
+        "the task's attempts ended without an outcome {limit} times (the worker died or hung \
+         each time); failing it whatever attempts remain"
+    )
 }
 
 /// Puts claimed tasks (each with its enqueue sequence number) in the order every backend
@@ -238,6 +258,12 @@ pub struct ClaimRequest {
     pub lease: Duration,
     /// "Now": tasks with `run_after <= now` are ready; leases expire at `now + lease`.
     pub now: DateTime<Utc>,
+    /// An isolated claim: the caller runs what it gets with nothing else beside it. Only
+    /// isolated claims take *suspects*, tasks whose lease expired before
+    /// ([`ClaimedTask::lease_expiries`] > 0): one of them may be what crashed its last
+    /// worker, so it must not take other tasks down with it again. Ordinary claims skip
+    /// them.
+    pub isolated: bool,
 }
 
 /// A task a worker has claimed, with its lease.
@@ -261,6 +287,9 @@ pub struct ClaimedTask {
     pub run_after: DateTime<Utc>,
     /// When the lease expires unless extended by a heartbeat.
     pub lease_expires_at: DateTime<Utc>,
+    /// How many earlier attempts ended without an outcome (their lease expired); a task
+    /// with any is a *suspect*, run alone (see [`ClaimRequest::isolated`]).
+    pub lease_expiries: u32,
 }
 
 /// How an attempt ended, as the worker reports it.
@@ -301,7 +330,8 @@ pub struct Outcome {
 pub struct RescueReport {
     /// Tasks returned to `READY`.
     pub retried: u64,
-    /// Tasks marked `FAILED` because they had no attempts left.
+    /// Tasks marked `FAILED` because they had no attempts left or their lease expired
+    /// `max_lease_expiries` times.
     pub failed: u64,
 }
 
@@ -395,8 +425,15 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
-    /// once), or to `FAILED` when it has no attempts left, recording a `lease_expired` error.
-    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError>;
+    /// once), recording a `lease_expired` error and counting the expiry
+    /// ([`ClaimedTask::lease_expiries`]). A task with no attempts left, or whose lease has
+    /// now expired `max_lease_expiries` times, goes to `FAILED` instead (the message of its
+    /// last `lease_expired` error says which).
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError>;
 
     /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
     /// returns how many.

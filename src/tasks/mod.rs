@@ -56,8 +56,9 @@ pub use backend::postgres::{PLANNER_SETTINGS, PostgresBackend, PostgresOptions};
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::{SqliteBackend, SqliteOptions};
 pub use backend::{
-    Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, MAX_PRIORITY, MIN_PRIORITY,
-    NewTask, Outcome, OutcomeKind, RescueReport, TaskBackend, TransactionalEnqueue, validate,
+    Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, MAX_LEASE_EXPIRIES,
+    MAX_PRIORITY, MIN_PRIORITY, NewTask, Outcome, OutcomeKind, RescueReport, TaskBackend,
+    TransactionalEnqueue, validate,
 };
 pub use error::TaskError;
 pub use hooks::{Hooks, WithHooks};

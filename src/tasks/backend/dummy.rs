@@ -140,7 +140,11 @@ impl TaskBackend for DummyBackend {
         Ok(vec![false; outcomes.len()])
     }
 
-    async fn rescue_expired(&self, _now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        _now: DateTime<Utc>,
+        _max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         Ok(RescueReport::default())
     }
 

@@ -157,7 +157,11 @@ impl TaskBackend for ImmediateBackend {
         Ok(vec![false; outcomes.len()])
     }
 
-    async fn rescue_expired(&self, _now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        _now: DateTime<Utc>,
+        _max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         Ok(RescueReport::default())
     }
 

@@ -35,7 +35,10 @@ use super::{
 use crate::tasks::{AttemptError, TaskError, TaskId, TaskResult, TaskStatus};
 
 /// The schema migrations, in order; `{schema}` stands for the quoted schema name.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_tasks.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_tasks.sql"),
+    include_str!("../../../migrations/postgres/0002_lease_expiries.sql"),
+];
 
 /// Rows per `INSERT … UNNEST` statement.
 const INSERT_CHUNK: usize = 10_000;
@@ -263,6 +266,7 @@ impl Sql {
                 "WITH {cfg}, ready AS (\
                    SELECT seq FROM {t} \
                    WHERE status = 'READY' AND run_after <= $1 AND queue_name = ANY($2::text[]) \
+                     AND ($6::bool OR lease_expiries = 0) \
                    ORDER BY priority DESC, run_after, seq \
                    LIMIT $3 \
                    FOR UPDATE SKIP LOCKED) \
@@ -271,7 +275,7 @@ impl Sql {
                    worker_ids = array_append(t.worker_ids, $4) \
                  FROM ready, cfg WHERE t.seq = ready.seq \
                  RETURNING t.seq, t.id, t.task_name, t.queue_name, t.priority, t.args, t.attempt, t.max_attempts, \
-                   t.enqueued_at, t.run_after"
+                   t.enqueued_at, t.run_after, t.lease_expiries"
             ),
             // Rows are locked in `seq` order (here, in `finish` and nowhere else without
             // SKIP LOCKED), so a worker's heartbeat and completion batches cannot deadlock.
@@ -310,12 +314,13 @@ impl Sql {
                    SELECT seq FROM {t} WHERE status = 'RUNNING' AND lease_expires_at < $1 \
                    FOR UPDATE SKIP LOCKED) \
                  UPDATE {t} t SET \
-                   status = CASE WHEN t.attempt >= t.max_attempts THEN 'FAILED' ELSE 'READY' END, \
-                   finished_at = CASE WHEN t.attempt >= t.max_attempts THEN $1 ELSE NULL END, \
-                   run_after = CASE WHEN t.attempt >= t.max_attempts THEN t.run_after ELSE $1 END, \
+                   status = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN 'FAILED' ELSE 'READY' END, \
+                   finished_at = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN $1 ELSE NULL END, \
+                   run_after = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN t.run_after ELSE $1 END, \
                    errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempt, 'kind', 'lease_expired', \
-                     'message', 'the worker stopped renewing its lease (it died or hung); the lease expired', \
+                     'message', CASE WHEN t.lease_expiries + 1 >= $3 THEN $5::text ELSE $4::text END, \
                      'worker_id', t.worker_id, 'at', $2::text)), \
+                   lease_expiries = t.lease_expiries + 1, \
                    worker_id = NULL, lease_expires_at = NULL \
                  FROM expired, cfg WHERE t.seq = expired.seq RETURNING t.status"
             ),
@@ -795,6 +800,7 @@ impl TaskBackend for PostgresBackend {
             .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
             .bind(&req.worker_id)
             .bind(expires)
+            .bind(req.isolated)
             .fetch_all(&self.inner.pool)
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -816,6 +822,7 @@ impl TaskBackend for PostgresBackend {
                     enqueued_at: row.try_get("enqueued_at")?,
                     run_after: row.try_get("run_after")?,
                     lease_expires_at: expires,
+                    lease_expiries: to_u32(row.try_get("lease_expiries")?, "lease_expiries")?,
                 },
             ));
         }
@@ -913,13 +920,21 @@ impl TaskBackend for PostgresBackend {
         Ok(applied(&wanted, returned))
     }
 
-    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         let at = serde_json::to_value(now)
             .map_err(|e| TaskError::storage("cannot serialise a time", e))?;
         let at = at.as_str().unwrap_or_default().to_owned();
+        let limit = max_lease_expiries.max(1);
         let statuses: Vec<String> = sqlx::query_scalar(&self.inner.sql.rescue)
             .bind(now)
             .bind(at)
+            .bind(to_i32(limit))
+            .bind(super::LEASE_EXPIRED)
+            .bind(super::lease_expired_too_often(limit))
             .fetch_all(&self.inner.pool)
             .await?;
         let failed = statuses.iter().filter(|s| *s == "FAILED").count() as u64;
@@ -1050,6 +1065,7 @@ mod plan_tests {
                 .bind(32_i64)
                 .bind("w")
                 .bind(now)
+                .bind(false)
                 .fetch_one(pool)
                 .await
                 .unwrap();

@@ -26,7 +26,10 @@ use super::{
 use crate::tasks::{AttemptError, TaskError, TaskId, TaskResult, TaskStatus};
 
 /// The schema migrations, in order; `schema_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_tasks.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_tasks.sql"),
+    include_str!("../../../migrations/sqlite/0002_lease_expiries.sql"),
+];
 
 /// Rows per multi-row `INSERT` (9 parameters each, well under SQLite's 32766 limit).
 const INSERT_CHUNK: usize = 1000;
@@ -568,14 +571,17 @@ impl TaskBackend for SqliteBackend {
             )
             .push_bind(q)
             .push(" AND run_after <= ")
-            .push_bind(now)
-            .push(" ORDER BY priority DESC, run_after, seq LIMIT ")
-            .push_bind(limit)
-            .push(")");
+            .push_bind(now);
+            if !req.isolated {
+                qb.push(" AND lease_expiries = 0");
+            }
+            qb.push(" ORDER BY priority DESC, run_after, seq LIMIT ")
+                .push_bind(limit)
+                .push(")");
         }
         qb.push(") ORDER BY priority DESC, run_after, seq LIMIT ")
             .push_bind(limit)
-            .push(") RETURNING seq, id, task_name, queue_name, priority, args, attempt, max_attempts, enqueued_at, run_after");
+            .push(") RETURNING seq, id, task_name, queue_name, priority, args, attempt, max_attempts, enqueued_at, run_after, lease_expiries");
         let rows = qb.build().fetch_all(&self.writer).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
@@ -598,6 +604,7 @@ impl TaskBackend for SqliteBackend {
                     enqueued_at: from_micros(row.try_get("enqueued_at")?)?,
                     run_after: from_micros(row.try_get("run_after")?)?,
                     lease_expires_at: expires,
+                    lease_expiries: to_u32(row.try_get("lease_expiries")?, "lease_expiries")?,
                 },
             ));
         }
@@ -691,24 +698,34 @@ impl TaskBackend for SqliteBackend {
         Ok(applied)
     }
 
-    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         let now_us = micros(now);
         let at = serde_json::to_value(now)
             .map_err(|e| TaskError::storage("cannot serialise a time", e))?;
         let at = at.as_str().unwrap_or_default().to_owned();
+        let limit = max_lease_expiries.max(1);
+        // Every right-hand side reads the row as it was before this update.
         let statuses: Vec<String> = sqlx::query_scalar(
             "UPDATE mailroom_tasks SET \
-               status = CASE WHEN attempt >= max_attempts THEN 'FAILED' ELSE 'READY' END, \
-               finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END, \
-               run_after = CASE WHEN attempt >= max_attempts THEN run_after ELSE ?1 END, \
+               status = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN 'FAILED' ELSE 'READY' END, \
+               finished_at = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN ?1 ELSE NULL END, \
+               run_after = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN run_after ELSE ?1 END, \
                errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'kind', 'lease_expired', \
-                 'message', 'the worker stopped renewing its lease (it died or hung); the lease expired', \
+                 'message', CASE WHEN lease_expiries + 1 >= ?3 THEN ?5 ELSE ?4 END, \
                  'worker_id', worker_id, 'at', ?2)), \
+               lease_expiries = lease_expiries + 1, \
                worker_id = NULL, lease_expires_at = NULL \
              WHERE status = 'RUNNING' AND lease_expires_at < ?1 RETURNING status",
         )
         .bind(now_us)
         .bind(at)
+        .bind(i64::from(limit))
+        .bind(super::LEASE_EXPIRED)
+        .bind(super::lease_expired_too_often(limit))
         .fetch_all(&self.writer)
         .await?;
         let failed = statuses.iter().filter(|s| *s == "FAILED").count() as u64;

@@ -1,0 +1,11 @@
+-- mailroom tasks on PostgreSQL, schema version 2: count the attempts that ended without an
+-- outcome. `lease_expiries` counts how many times the rescuer found this task's lease
+-- expired (its worker died or hung). The rescuer fails a task once it reaches the limit,
+-- and a worker runs a task with expiries only when it runs nothing else (so a task that
+-- crashes its worker process takes no other task down with it a second time).
+ALTER TABLE {schema}.mailroom_tasks ADD COLUMN lease_expiries INTEGER NOT NULL DEFAULT 0;
+
+-- Rows from version 1 carry their expiries in the errors history.
+UPDATE {schema}.mailroom_tasks t SET lease_expiries = (
+    SELECT count(*) FROM jsonb_array_elements(t.errors) e WHERE e->>'kind' = 'lease_expired'
+) WHERE t.errors <> '[]'::jsonb;
