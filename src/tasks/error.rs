@@ -120,7 +120,9 @@ impl From<TaskError> for crate::Error {
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<sqlx::Error> for TaskError {
+    /// A storage error naming the database's own message (e.g. `database error: database
+    /// disk image is malformed`). sqlx's messages hold no connection URL.
     fn from(err: sqlx::Error) -> Self {
-        TaskError::storage("database error", err)
+        TaskError::storage(format!("database error: {err}"), err)
     }
 }

@@ -340,6 +340,7 @@ impl Worker {
                     && free > 0
                     && (force_claim || running.is_empty() || free * 4 >= self.concurrency));
             let mut claimed_any = false;
+            let mut claim_failed = false;
             if worth_it {
                 let req = ClaimRequest {
                     worker_id: self.worker_id.clone(),
@@ -367,12 +368,14 @@ impl Worker {
                         }
                     }
                     Err(e) => {
+                        claim_failed = true;
                         claim_errors += 1;
                         tracing::error!(error = %e, "claiming tasks failed");
                         if self.burst && claim_errors >= MAX_BURST_CLAIM_ERRORS {
                             storage_failure = Some(TaskError::storage(
                                 format!(
-                                    "claiming tasks failed {claim_errors} times in a row, the last time with: {e}"
+                                    "claiming tasks failed {claim_errors} times in a row, the last time with: {}",
+                                    cause_text(&e)
                                 ),
                                 e,
                             ));
@@ -385,8 +388,9 @@ impl Worker {
             if stopping {
                 break;
             }
-            // Only an isolated claim sees every ready task, suspects included.
-            if self.burst && !claimed_any && idle && worth_it {
+            // Only an isolated claim sees every ready task, suspects included; a failed claim
+            // saw nothing.
+            if self.burst && !claimed_any && !claim_failed && idle && worth_it {
                 break;
             }
             if claimed_any && !isolating && running.len() < self.concurrency {
@@ -576,9 +580,10 @@ async fn completer_loop(
                     tracing::error!(error = %e, batch = outcomes.len(), "recording task outcomes failed; leaving them to the rescuer");
                     gave_up = Some(TaskError::storage(
                         format!(
-                            "recording the outcomes of {} task attempts failed {} times, the last time with: {e}; their tasks will run again once their leases expire",
+                            "recording the outcomes of {} task attempts failed {} times, the last time with: {}; their tasks will run again once their leases expire",
                             outcomes.len(),
-                            tries + 1
+                            tries + 1,
+                            cause_text(&e)
                         ),
                         e,
                     ));
@@ -617,6 +622,15 @@ async fn completer_loop(
         }
     }
     (report, gave_up)
+}
+
+/// What a storage error says, without the `task storage error:` prefix that the error
+/// wrapping it adds again.
+fn cause_text(e: &TaskError) -> String {
+    match e {
+        TaskError::Storage { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 async fn heartbeat_loop(

@@ -517,3 +517,50 @@ async fn hooks_see_the_life_of_tasks_and_panics_become_failures() {
     assert_eq!(r.errors[0].kind, "panic");
     assert_eq!(r.errors[0].message, "boom");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
+    let (_dir, backend) = fresh().await;
+    let path = backend.path().to_path_buf();
+    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    backend
+        .enqueue(NewTask::new("noop", json!(1)))
+        .await
+        .unwrap();
+    // Corrupt the file under the open backend, as a disk fault would: the table's pages
+    // are now past the end of the file (SQLite's own corruption, SQLITE_CORRUPT).
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let version: i64 = sqlx::query_scalar("PRAGMA schema_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "PRAGMA writable_schema = ON; \
+         UPDATE sqlite_schema SET rootpage = 100000 WHERE tbl_name = 'mailroom_tasks'; \
+         PRAGMA schema_version = {}; PRAGMA writable_schema = OFF;",
+        version + 1
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let result = Worker::builder(backend, Registry::new())
+        .burst(true)
+        .poll_interval(Duration::from_millis(5))
+        .retention(None)
+        .build()
+        .run(std::future::pending())
+        .await;
+    let err = result.expect_err("a burst worker whose claims fail must not report success");
+    assert!(matches!(err, TaskError::Storage { .. }), "{err:?}");
+    let shown = err.to_string();
+    eprintln!("{shown}");
+    assert!(shown.contains("claiming tasks failed"), "{shown}");
+    // The cause is named, not just "database error".
+    assert!(
+        shown.contains("not a database") || shown.contains("malformed"),
+        "{shown}"
+    );
+}

@@ -65,7 +65,13 @@ pub struct PostgresOptions {
     /// tasks run again (at least once, as after a worker crash), possibly under the same
     /// attempt number. Worker crashes are unaffected.
     pub synchronous_worker_commits: bool,
+    /// How long opening the backend waits for the database to accept a connection before it
+    /// fails with the cause (default 10 s; URL parameter `connect_timeout=SECONDS`).
+    pub connect_timeout: Duration,
 }
+
+/// The default of [`PostgresOptions::connect_timeout`].
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl fmt::Debug for PostgresOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,20 +84,84 @@ impl fmt::Debug for PostgresOptions {
                 "synchronous_worker_commits",
                 &self.synchronous_worker_commits,
             )
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with any password (in the user info or a `password=` parameter) replaced by
+/// `***`.
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
             }
+            if u.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" { "***".into() } else { v };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
         Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+/// The passwords `url` holds (user info, raw and decoded, and `password=` parameters).
+fn secrets(url: &str) -> Vec<String> {
+    let Ok(u) = url::Url::parse(url) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(p) = u.password() {
+        out.push(p.to_owned());
+        if let Some(decoded) = percent_decode(p) {
+            out.push(decoded);
+        }
+    }
+    out.extend(
+        u.query_pairs()
+            .filter(|(k, _)| k == "password")
+            .map(|(_, v)| v.into_owned()),
+    );
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+/// Percent-decodes `s` (a URL's user info), through the `url` crate's form decoder with
+/// `+` kept as itself.
+fn percent_decode(s: &str) -> Option<String> {
+    let field = format!("p={}", s.replace('+', "%2B"));
+    url::form_urlencoded::parse(field.as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A storage error for a failure about the database at `url`: the cause's text joins the
+/// message, and any password of `url` is masked in both; the cause is kept as the source
+/// only when its debug form holds no password.
+fn connection_error(message: String, url: &str, cause: sqlx::Error) -> TaskError {
+    let secrets = secrets(url);
+    let mask = |text: String| {
+        secrets
+            .iter()
+            .fold(text, |t, secret| t.replace(secret.as_str(), "***"))
+    };
+    let message = mask(format!("{message}: {cause}"));
+    let debug = format!("{cause:?}");
+    if secrets.iter().any(|p| debug.contains(p.as_str())) {
+        TaskError::Storage {
+            message,
+            source: None,
+        }
+    } else {
+        TaskError::storage(message, cause)
     }
 }
 
@@ -126,7 +196,15 @@ impl PostgresOptions {
             queues: vec![DEFAULT_QUEUE.to_owned()],
             max_connections: 10,
             synchronous_worker_commits: false,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Sets how long opening waits for the database to accept a connection (see
+    /// [`PostgresOptions::connect_timeout`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// Sets whether worker bookkeeping commits wait for disk (see
@@ -155,8 +233,8 @@ impl PostgresOptions {
     }
 
     /// Parses `postgres://user[:password]@host[:port]/db[?schema=NAME][&queues=a,b]
-    /// [&synchronous_worker_commits=true]` (also `postgresql://`); other parameters (e.g.
-    /// `sslmode`) go to the driver.
+    /// [&synchronous_worker_commits=true][&connect_timeout=SECONDS]` (also
+    /// `postgresql://`); other parameters (e.g. `sslmode`) go to the driver.
     pub fn from_url(url: &str) -> Result<Self, TaskError> {
         let mut parsed = url::Url::parse(url).map_err(|e| {
             TaskError::configuration(
@@ -201,6 +279,15 @@ impl PostgresOptions {
                             ));
                         }
                     }
+                }
+                "connect_timeout" => {
+                    let secs: u64 = v.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                        TaskError::configuration(
+                            "connect_timeout",
+                            format!("is `{v}`; use a whole number of seconds, at least 1"),
+                        )
+                    })?;
+                    options.connect_timeout = Duration::from_secs(secs);
                 }
                 _ => rest.push((k.into_owned(), v.into_owned())),
             }
@@ -445,23 +532,43 @@ impl PostgresBackend {
         }
         let connect = PgConnectOptions::from_str(&options.url)
             .map_err(|e| {
-                TaskError::storage(
+                connection_error(
                     format!("`{}` is not a usable PostgreSQL URL", redact(&options.url)),
+                    &options.url,
                     e,
                 )
             })?
             .options(PLANNER_SETTINGS);
+        // One connection first, within the connect timeout: a pool would retry a refused
+        // connection until its acquire timeout and then report only that it timed out.
+        let unreachable = |cause: sqlx::Error| {
+            connection_error(
+                format!("cannot connect to PostgreSQL at {}", redact(&options.url)),
+                &options.url,
+                cause,
+            )
+        };
+        let timeout = options.connect_timeout;
+        let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&connect))
+            .await
+            .map_err(|_| {
+                TaskError::Storage {
+                    message: format!(
+                        "cannot connect to PostgreSQL at {}: no connection within the connect timeout of {} s; check the host and port, or raise `connect_timeout`",
+                        redact(&options.url),
+                        timeout.as_secs_f64()
+                    ),
+                    source: None,
+                }
+            })?
+            .map_err(unreachable)?;
+        probe.close().await.map_err(unreachable)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(60).max(timeout))
             .connect_with(connect)
             .await
-            .map_err(|e| {
-                TaskError::storage(
-                    format!("cannot connect to PostgreSQL at {}", redact(&options.url)),
-                    e,
-                )
-            })?;
+            .map_err(unreachable)?;
         Self::with_pool(
             pool,
             &options.schema,
@@ -1020,6 +1127,36 @@ mod tests {
         let e = PostgresOptions::from_url("postgres://u@db/app?synchronous_worker_commits=maybe")
             .unwrap_err();
         assert_eq!(e.field(), Some("synchronous_worker_commits"));
+    }
+
+    #[test]
+    fn connect_timeout_is_a_url_parameter_in_seconds() {
+        let o = PostgresOptions::from_url("postgres://u@db/app").unwrap();
+        assert_eq!(o.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        let o = PostgresOptions::from_url("postgres://u@db/app?connect_timeout=5&sslmode=disable")
+            .unwrap();
+        assert_eq!(o.connect_timeout, Duration::from_secs(5));
+        assert_eq!(o.url, "postgres://u@db/app?sslmode=disable");
+        for bad in ["0", "-1", "soon", "1.5", ""] {
+            let e =
+                PostgresOptions::from_url(&format!("postgres://u@db/app?connect_timeout={bad}"))
+                    .unwrap_err();
+            assert_eq!(e.field(), Some("connect_timeout"), "{bad}: {e}");
+        }
+        let o = PostgresOptions::new("postgres://u@db/app").connect_timeout(Duration::from_secs(2));
+        assert_eq!(o.connect_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn passwords_are_masked_in_user_info_and_parameters() {
+        let url = "postgres://u:s3%63r3t@h/d?password=p4ss&sslmode=disable";
+        let shown = redact(url);
+        assert!(!shown.contains("s3") && !shown.contains("p4ss"), "{shown}");
+        assert!(shown.contains("sslmode=disable"), "{shown}");
+        let mut found = secrets(url);
+        found.sort();
+        assert_eq!(found, ["p4ss", "s3%63r3t", "s3cr3t"]);
+        assert_eq!(percent_decode("a+b%2B%20").as_deref(), Some("a+b+ "));
     }
 
     #[test]
