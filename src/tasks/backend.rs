@@ -88,7 +88,10 @@ pub struct NewTask {
     pub run_after: Option<DateTime<Utc>>,
     /// How many attempts in all (≥ 1).
     pub max_attempts: u32,
-    /// A second enqueue with the same key returns the first task's id and stores nothing.
+    /// A second enqueue with the same key and the same task (name and arguments) returns the
+    /// first task's id and stores nothing; the same key with a different name or different
+    /// arguments is a [`TaskError::Conflict`]. Keys stay taken after the task has finished
+    /// (until its result is pruned).
     pub idempotency_key: Option<String>,
 }
 
@@ -148,6 +151,30 @@ pub(crate) fn lease_expired_too_often(limit: u32) -> String {
         "the task's attempts ended without an outcome {limit} times (the worker died or hung \
          each time); failing it whatever attempts remain"
     )
+}
+
+/// Checks that `task`, whose idempotency key `key` is already taken by the stored task
+/// `stored` (its id, name and arguments), is the same task: a repeat gets the stored id, a
+/// different task with the key is a conflict.
+pub(crate) fn same_keyed_task(
+    key: &str,
+    stored: (TaskId, &str, &serde_json::Value),
+    task: &NewTask,
+) -> Result<TaskId, TaskError> {
+    let (id, name, args) = stored;
+    let what = if name != task.task_name {
+        format!("task `{name}`")
+    } else if *args != task.args {
+        "different arguments".to_owned()
+    } else {
+        return Ok(id);
+    };
+    Err(TaskError::Conflict {
+        field: "idempotency_key",
+        reason: format!(
+            "`{key}` is already used by task {id} with {what}; enqueue different work under a new key (the same task under the same key gets that task's id)"
+        ),
+    })
 }
 
 /// Puts claimed tasks (each with its enqueue sequence number) in the order every backend
@@ -353,7 +380,9 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
     fn queues(&self) -> &[String];
 
     /// Validates and stores `tasks` atomically (all or none), returning their ids in order.
-    /// A task whose idempotency key is already stored gets the stored task's id.
+    /// A task whose idempotency key is already stored (or earlier in `tasks`) gets that
+    /// task's id if it is the same task (name and arguments); if it is not, the whole call
+    /// fails with [`TaskError::Conflict`] and stores nothing.
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError>;
 
     /// Validates and stores one task.

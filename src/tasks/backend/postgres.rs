@@ -342,7 +342,7 @@ impl Sql {
                  FROM (SELECT count(*) AS inserted, string_agg(DISTINCT queue_name, ',') AS queues FROM ins) n"
             ),
             keyed_ids: format!(
-                "SELECT idempotency_key, id FROM {t} WHERE idempotency_key = ANY($1::text[])"
+                "SELECT idempotency_key, id, task_name, args FROM {t} WHERE idempotency_key = ANY($1::text[])"
             ),
             get: format!(
                 "SELECT id, task_name, queue_name, priority, args, status, enqueued_at, run_after, started_at, \
@@ -747,20 +747,24 @@ impl PostgresBackend {
         }
         if !keys.is_empty() {
             // Keyed tasks get the stored task's id, whether this call or an earlier one
-            // stored it (a unique index decided which).
-            let stored: HashMap<String, Uuid> = sqlx::query_as(&self.inner.sql.keyed_ids)
-                .bind(&keys)
-                .fetch_all(&mut *conn)
-                .await?
+            // stored it (a unique index decided which) — if they are the same task.
+            let rows: Vec<(String, Uuid, String, serde_json::Value)> =
+                sqlx::query_as(&self.inner.sql.keyed_ids)
+                    .bind(&keys)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let stored: HashMap<String, (Uuid, String, serde_json::Value)> = rows
                 .into_iter()
+                .map(|(k, id, name, args)| (k, (id, name, args)))
                 .collect();
             for (task, id) in tasks.iter().zip(ids.iter_mut()) {
                 if let Some(k) = &task.idempotency_key {
-                    let stored = stored.get(k).ok_or_else(|| TaskError::Storage {
-                        message: format!("the task with idempotency key `{k}` vanished"),
-                        source: None,
-                    })?;
-                    *id = TaskId(*stored);
+                    let (stored_id, name, args) =
+                        stored.get(k).ok_or_else(|| TaskError::Storage {
+                            message: format!("the task with idempotency key `{k}` vanished"),
+                            source: None,
+                        })?;
+                    *id = super::same_keyed_task(k, (TaskId(*stored_id), name, args), task)?;
                 }
             }
         }
@@ -872,8 +876,10 @@ impl TaskBackend for PostgresBackend {
             return Ok(Vec::new());
         }
         let mut conn = self.inner.pool.acquire().await?;
-        if tasks.len() <= INSERT_CHUNK {
-            // One statement: atomic on its own.
+        let keyed = tasks.iter().any(|t| t.idempotency_key.is_some());
+        if tasks.len() <= INSERT_CHUNK && !keyed {
+            // One statement: atomic on its own. (Keyed tasks are checked against the stored
+            // ones after the insert, so a conflict must be able to roll it back.)
             self.insert(&mut conn, tasks).await
         } else {
             let mut tx = conn.begin().await?;

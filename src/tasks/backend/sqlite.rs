@@ -375,12 +375,20 @@ async fn insert_tasks(
         if done.rows_affected() == 1 {
             ids[i] = Some(id);
         } else {
-            let existing: Uuid =
-                sqlx::query_scalar("SELECT id FROM mailroom_tasks WHERE idempotency_key = ?")
-                    .bind(&task.idempotency_key)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            ids[i] = Some(TaskId(existing));
+            let (existing, name, stored_args): (Uuid, String, String) = sqlx::query_as(
+                "SELECT id, task_name, args FROM mailroom_tasks WHERE idempotency_key = ?",
+            )
+            .bind(&task.idempotency_key)
+            .fetch_one(&mut *conn)
+            .await?;
+            let stored_args: serde_json::Value =
+                serde_json::from_str(&stored_args).map_err(|e| corrupt("args", e))?;
+            let key = task.idempotency_key.as_deref().unwrap_or_default();
+            ids[i] = Some(super::same_keyed_task(
+                key,
+                (TaskId(existing), &name, &stored_args),
+                &task,
+            )?);
         }
     }
     for chunk in plain.chunks(INSERT_CHUNK) {
