@@ -333,11 +333,16 @@ pub enum OutcomeKind {
         error: AttemptError,
         /// When the next attempt may start.
         run_after: DateTime<Utc>,
+        /// New arguments for the next attempt, replacing the stored ones
+        /// ([`TaskFailure::with_args`](super::TaskFailure::with_args)).
+        args: Option<serde_json::Value>,
     },
     /// A final failure: record the error, status `FAILED`.
     Failed {
         /// The error of this attempt.
         error: AttemptError,
+        /// New arguments replacing the stored ones, for a later manual retry.
+        args: Option<serde_json::Value>,
     },
 }
 
@@ -433,7 +438,7 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
         let o = Outcome {
             lease: lease.clone(),
             at: Utc::now(),
-            kind: OutcomeKind::Failed { error },
+            kind: OutcomeKind::Failed { error, args: None },
         };
         Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
     }
@@ -448,7 +453,11 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
         let o = Outcome {
             lease: lease.clone(),
             at: Utc::now(),
-            kind: OutcomeKind::Retry { error, run_after },
+            kind: OutcomeKind::Retry {
+                error,
+                run_after,
+                args: None,
+            },
         };
         Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
     }

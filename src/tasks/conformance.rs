@@ -115,9 +115,59 @@ impl Task for SlowBackoff {
     }
 }
 
+/// Arguments of the suite's [`Progress`] task: what earlier attempts did, what is left.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressArgs {
+    /// The attempts that made progress so far.
+    pub done: Vec<u32>,
+    /// How many more attempts must make progress before the task succeeds.
+    pub left: u32,
+    /// Give the next attempt arguments that do not decode (to check they are refused).
+    pub garble: bool,
+}
+
+/// Makes one step of progress per attempt and retries with the progress in its arguments
+/// ([`TaskFailure::with_args`]) until none is left; returns the attempts that made it.
+#[derive(Debug)]
+pub struct Progress;
+
+#[async_trait]
+impl Task for Progress {
+    const NAME: &'static str = "conformance.progress";
+    type Args = ProgressArgs;
+    type Output = Vec<u32>;
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            jitter: 0.0,
+        }
+    }
+
+    async fn run(&self, ctx: TaskContext, args: ProgressArgs) -> Result<Vec<u32>, TaskFailure> {
+        if args.left == 0 {
+            return Ok(args.done);
+        }
+        let mut done = args.done;
+        done.push(ctx.attempt);
+        let next = if args.garble {
+            json!({"done": "not a list"})
+        } else {
+            serde_json::to_value(ProgressArgs {
+                done,
+                left: args.left - 1,
+                garble: false,
+            })
+            .unwrap()
+        };
+        Err(TaskFailure::retry("partial", "made progress; more to do").with_args(next))
+    }
+}
+
 /// The suite's task registry.
 pub fn registry() -> Registry {
-    Registry::new().with(Echo).with(SlowBackoff)
+    Registry::new().with(Echo).with(SlowBackoff).with(Progress)
 }
 
 fn echo(value: serde_json::Value) -> NewTask {
@@ -345,6 +395,8 @@ where
         rescue_fails_when_out_of_attempts,
         repeated_lease_expiries_fail_the_task,
         retry_reschedules,
+        retry_carries_new_args,
+        worker_passes_progress_to_the_next_attempt,
         worker_runs_tasks,
         worker_retries_then_succeeds,
         retry_backoff_within_bounds,
@@ -942,6 +994,156 @@ async fn retry_reschedules<B: TaskBackend>(b: Arc<B>) {
         [1, 2],
         "{case}"
     );
+}
+
+async fn retry_carries_new_args<B: TaskBackend>(b: Arc<B>) {
+    let case = "retry_carries_new_args";
+    let id = b
+        .enqueue(echo(json!("v1")).idempotency_key("progress"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let c = b.claim(&req("w", 1, LEASE, now)).await.unwrap().remove(0);
+    let err = super::AttemptError {
+        attempt: 1,
+        kind: "partial".into(),
+        message: "some done".into(),
+        worker_id: Some("w".into()),
+        at: now,
+    };
+    let outcome = |lease: Lease, args: serde_json::Value| super::Outcome {
+        lease,
+        at: now,
+        kind: super::OutcomeKind::Retry {
+            error: err.clone(),
+            run_after: now,
+            args: Some(args),
+        },
+    };
+    // Fenced: a stale holder's arguments are not stored.
+    let stale = Lease {
+        worker_id: "other".into(),
+        ..c.lease.clone()
+    };
+    assert_eq!(
+        b.finish(&[outcome(stale, json!({"value": "stale"}))])
+            .await
+            .unwrap(),
+        [false],
+        "{case}"
+    );
+    assert_eq!(
+        b.get_result(id).await.unwrap().args["value"],
+        json!("v1"),
+        "{case}: a stale outcome replaced the arguments"
+    );
+    let v2 = json!({"value": "v2", "fail_first": 0, "permanent": false});
+    assert_eq!(
+        b.finish(&[outcome(c.lease.clone(), v2.clone())])
+            .await
+            .unwrap(),
+        [true],
+        "{case}"
+    );
+    let r = b.get_result(id).await.unwrap();
+    assert_eq!(r.args, v2, "{case}");
+    assert_eq!(r.status, TaskStatus::Ready, "{case}");
+    // The idempotency key still matches the task as it was enqueued, not its progress.
+    assert_eq!(
+        b.enqueue(echo(json!("v1")).idempotency_key("progress"))
+            .await
+            .unwrap(),
+        id,
+        "{case}"
+    );
+    assert!(
+        matches!(
+            b.enqueue(echo(json!("v2")).idempotency_key("progress"))
+                .await,
+            Err(TaskError::Conflict { .. })
+        ),
+        "{case}"
+    );
+    // The next attempt receives them.
+    let c2 = b
+        .claim(&req("w", 1, LEASE, now + secs(1)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((c2.lease.attempt, &c2.args), (2, &v2), "{case}");
+    // A final failure stores them too (for a manual retry); without new arguments the
+    // stored ones stay.
+    let v3 = json!({"value": "v3", "fail_first": 0, "permanent": false});
+    let failed = super::Outcome {
+        lease: c2.lease.clone(),
+        at: now,
+        kind: super::OutcomeKind::Failed {
+            error: err.clone(),
+            args: Some(v3.clone()),
+        },
+    };
+    assert_eq!(b.finish(&[failed]).await.unwrap(), [true], "{case}");
+    let r = b.get_result(id).await.unwrap();
+    assert_eq!((r.status, &r.args), (TaskStatus::Failed, &v3), "{case}");
+    assert_eq!(
+        b.enqueue(echo(json!("v1")).idempotency_key("progress"))
+            .await
+            .unwrap(),
+        id,
+        "{case}: the second replacement lost the enqueued arguments"
+    );
+    let plain = b.enqueue(echo(json!("kept"))).await.unwrap();
+    let c = b
+        .claim(&req("w", 1, LEASE, now + secs(2)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(b.retry(&c.lease, err, now).await.unwrap(), "{case}");
+    assert_eq!(
+        b.get_result(plain).await.unwrap().args["value"],
+        json!("kept"),
+        "{case}"
+    );
+}
+
+async fn worker_passes_progress_to_the_next_attempt<B: TaskBackend>(b: Arc<B>) {
+    let case = "worker_passes_progress_to_the_next_attempt";
+    let args = ProgressArgs {
+        done: Vec::new(),
+        left: 3,
+        garble: false,
+    };
+    let id = b.enqueue(Progress::new_task(&args).unwrap()).await.unwrap();
+    let garbled = b
+        .enqueue(
+            Progress::new_task(&ProgressArgs {
+                garble: true,
+                ..args
+            })
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let results = work_until_finished(case, &b, &[id, garbled]).await;
+    let r = &results[0];
+    assert_eq!(r.status, TaskStatus::Successful, "{case}: {r:?}");
+    assert_eq!(r.attempts, 4, "{case}");
+    assert_eq!(
+        r.return_value,
+        Some(json!([1, 2, 3])),
+        "{case}: each attempt saw the progress of the ones before"
+    );
+    assert_eq!(
+        r.args,
+        json!({"done": [1, 2, 3], "left": 0, "garble": false}),
+        "{case}"
+    );
+    // Arguments that would not decode fail the task at once, and are not stored.
+    let r = &results[1];
+    assert_eq!(r.status, TaskStatus::Failed, "{case}: {r:?}");
+    assert_eq!(r.attempts, 1, "{case}");
+    assert_eq!(r.errors[0].kind, "invalid_next_args", "{case}: {r:?}");
+    assert_eq!(r.args["garble"], json!(true), "{case}");
 }
 
 async fn worker_runs_tasks<B: TaskBackend>(b: Arc<B>) {

@@ -531,10 +531,17 @@ impl Worker {
                         .checked_add_signed(delay)
                         .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
                     tracing::warn!(id = %task.lease.id, attempt = task.lease.attempt, error = %failure, %run_after, "task attempt failed; will retry");
-                    OutcomeKind::Retry { error, run_after }
+                    OutcomeKind::Retry {
+                        error,
+                        run_after,
+                        args: failure.next_args,
+                    }
                 } else {
                     tracing::error!(id = %task.lease.id, attempt = task.lease.attempt, error = %failure, "task failed");
-                    OutcomeKind::Failed { error }
+                    OutcomeKind::Failed {
+                        error,
+                        args: failure.next_args,
+                    }
                 }
             }
         };

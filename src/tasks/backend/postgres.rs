@@ -342,7 +342,7 @@ impl Sql {
                  FROM (SELECT count(*) AS inserted, string_agg(DISTINCT queue_name, ',') AS queues FROM ins) n"
             ),
             keyed_ids: format!(
-                "SELECT idempotency_key, id, task_name, args FROM {t} WHERE idempotency_key = ANY($1::text[])"
+                "SELECT idempotency_key, id, task_name, COALESCE(enqueued_args, args) FROM {t} WHERE idempotency_key = ANY($1::text[])"
             ),
             get: format!(
                 "SELECT id, task_name, queue_name, priority, args, status, enqueued_at, run_after, started_at, \
@@ -378,9 +378,9 @@ impl Sql {
             ),
             finish: format!(
                 "WITH {cfg}, locked AS (\
-                   SELECT t.seq, o.worker_id, o.attempt, o.kind, o.at, o.value, o.error, o.run_after FROM {t} t \
-                   JOIN UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[]) \
-                     AS o(id, worker_id, attempt, kind, at, value, error, run_after) \
+                   SELECT t.seq, o.worker_id, o.attempt, o.kind, o.at, o.value, o.error, o.run_after, o.args FROM {t} t \
+                   JOIN UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[], $9::text[]) \
+                     AS o(id, worker_id, attempt, kind, at, value, error, run_after, args) \
                      ON t.id = o.id AND t.worker_id = o.worker_id AND t.attempt = o.attempt \
                    WHERE t.status = 'RUNNING' ORDER BY t.seq FOR UPDATE OF t) \
                  UPDATE {t} t SET \
@@ -388,6 +388,8 @@ impl Sql {
                    finished_at = CASE WHEN o.kind = 'retry' THEN t.finished_at ELSE o.at END, \
                    return_value = CASE WHEN o.kind = 'ok' THEN o.value::json ELSE t.return_value END, \
                    run_after = CASE WHEN o.kind = 'retry' THEN o.run_after ELSE t.run_after END, \
+                   enqueued_args = CASE WHEN o.args IS NULL THEN t.enqueued_args ELSE COALESCE(t.enqueued_args, t.args) END, \
+                   args = CASE WHEN o.args IS NULL THEN t.args ELSE o.args::json END, \
                    errors = CASE WHEN o.kind = 'ok' THEN t.errors ELSE t.errors || jsonb_build_array(o.error::jsonb) END, \
                    worker_id = CASE WHEN o.kind = 'retry' THEN NULL ELSE t.worker_id END, \
                    lease_expires_at = NULL \
@@ -986,6 +988,15 @@ impl TaskBackend for PostgresBackend {
         let mut value: Vec<Option<String>> = Vec::with_capacity(n);
         let mut error: Vec<Option<String>> = Vec::with_capacity(n);
         let mut run_after: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
+        let mut next_args: Vec<Option<String>> = Vec::with_capacity(n);
+        let args_json = |args: &Option<serde_json::Value>| {
+            args.as_ref()
+                .map(|a| {
+                    serde_json::to_string(a)
+                        .map_err(|e| TaskError::storage("cannot serialise arguments", e))
+                })
+                .transpose()
+        };
         for o in outcomes {
             wanted.push((
                 o.lease.id.0,
@@ -1001,21 +1012,25 @@ impl TaskBackend for PostgresBackend {
                     })?));
                     error.push(None);
                     run_after.push(None);
+                    next_args.push(None);
                 }
                 OutcomeKind::Retry {
                     error: e,
                     run_after: r,
+                    args,
                 } => {
                     kind.push("retry");
                     value.push(None);
                     error.push(Some(error_json(e)?));
                     run_after.push(Some(*r));
+                    next_args.push(args_json(args)?);
                 }
-                OutcomeKind::Failed { error: e } => {
+                OutcomeKind::Failed { error: e, args } => {
                     kind.push("failed");
                     value.push(None);
                     error.push(Some(error_json(e)?));
                     run_after.push(None);
+                    next_args.push(args_json(args)?);
                 }
             }
         }
@@ -1028,6 +1043,7 @@ impl TaskBackend for PostgresBackend {
             .bind(value)
             .bind(error)
             .bind(run_after)
+            .bind(next_args)
             .fetch_all(&self.inner.pool)
             .await?;
         Ok(applied(&wanted, returned))

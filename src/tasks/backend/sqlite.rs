@@ -376,7 +376,7 @@ async fn insert_tasks(
             ids[i] = Some(id);
         } else {
             let (existing, name, stored_args): (Uuid, String, String) = sqlx::query_as(
-                "SELECT id, task_name, args FROM mailroom_tasks WHERE idempotency_key = ?",
+                "SELECT id, task_name, COALESCE(enqueued_args, args) FROM mailroom_tasks WHERE idempotency_key = ?",
             )
             .bind(&task.idempotency_key)
             .fetch_one(&mut *conn)
@@ -459,6 +459,10 @@ fn result_from_row(row: &SqliteRow) -> Result<TaskResult, TaskError> {
 
 fn error_json(error: &AttemptError) -> Result<String, TaskError> {
     serde_json::to_string(error).map_err(|e| TaskError::storage("cannot serialise an error", e))
+}
+
+fn args_json(value: &serde_json::Value) -> Result<String, TaskError> {
+    serde_json::to_string(value).map_err(|e| TaskError::storage("cannot serialise arguments", e))
 }
 
 fn return_json(value: &serde_json::Value) -> Result<String, TaskError> {
@@ -680,18 +684,30 @@ impl TaskBackend for SqliteBackend {
                     successes.push((i, return_json(return_value)?));
                     continue;
                 }
-                OutcomeKind::Retry { error, run_after } => sqlx::query(
+                OutcomeKind::Retry {
+                    error,
+                    run_after,
+                    args,
+                } => sqlx::query(
                     "UPDATE mailroom_tasks SET status = 'READY', run_after = ?, errors = json_insert(errors, '$[#]', json(?)), \
-                     worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
+                     enqueued_args = CASE WHEN ? IS NULL THEN enqueued_args ELSE COALESCE(enqueued_args, args) END, \
+                     args = COALESCE(?, args), worker_id = NULL, lease_expires_at = NULL \
+                     WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
                 )
                 .bind(micros(*run_after))
-                .bind(error_json(error)?),
-                OutcomeKind::Failed { error } => sqlx::query(
+                .bind(error_json(error)?)
+                .bind(args.as_ref().map(args_json).transpose()?)
+                .bind(args.as_ref().map(args_json).transpose()?),
+                OutcomeKind::Failed { error, args } => sqlx::query(
                     "UPDATE mailroom_tasks SET status = 'FAILED', finished_at = ?, errors = json_insert(errors, '$[#]', json(?)), \
-                     lease_expires_at = NULL WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
+                     enqueued_args = CASE WHEN ? IS NULL THEN enqueued_args ELSE COALESCE(enqueued_args, args) END, \
+                     args = COALESCE(?, args), lease_expires_at = NULL \
+                     WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
                 )
                 .bind(at)
-                .bind(error_json(error)?),
+                .bind(error_json(error)?)
+                .bind(args.as_ref().map(args_json).transpose()?)
+                .bind(args.as_ref().map(args_json).transpose()?),
             };
             let done = query
                 .bind(o.lease.id.0)
