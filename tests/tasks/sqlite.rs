@@ -564,3 +564,68 @@ async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn migration_2_counts_the_lease_expiries_already_in_the_errors() {
+    // A version-1 file with a task whose lease expired twice (and one retried error).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!("../../migrations/sqlite/0001_tasks.sql"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE mailroom_schema_version (version INTEGER NOT NULL); \
+         INSERT INTO mailroom_schema_version (version) VALUES (1);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let id = TaskId::new();
+    let at = "2026-01-01T00:00:00Z";
+    let errors = json!([
+        {"attempt": 1, "kind": "lease_expired", "message": "m", "worker_id": "w", "at": at},
+        {"attempt": 2, "kind": "transient", "message": "m", "worker_id": "w", "at": at},
+        {"attempt": 3, "kind": "lease_expired", "message": "m", "worker_id": "w", "at": at},
+    ]);
+    sqlx::query(
+        "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, \
+         run_after, attempt, max_attempts, errors) VALUES (?, 'noop', 'default', 0, '1', 'READY', 0, 0, 3, 10, ?)",
+    )
+    .bind(id.0)
+    .bind(errors.to_string())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let backend = SqliteBackend::open(SqliteOptions::new(&path))
+        .await
+        .unwrap();
+    let req = |isolated| mailroom::tasks::ClaimRequest {
+        worker_id: "w".into(),
+        queues: vec!["default".into()],
+        limit: 1,
+        lease: Duration::from_secs(30),
+        now: chrono::Utc::now(),
+        isolated,
+    };
+    assert!(
+        backend.claim(&req(false)).await.unwrap().is_empty(),
+        "a task with expiries is a suspect after the migration"
+    );
+    let claimed = backend.claim(&req(true)).await.unwrap().remove(0);
+    assert_eq!((claimed.lease.id, claimed.lease_expiries), (id, 2));
+    // One more expiry reaches the limit of 3.
+    let report = backend
+        .rescue_expired(
+            chrono::Utc::now() + chrono::Duration::hours(1),
+            tasks::MAX_LEASE_EXPIRIES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+}
