@@ -1,5 +1,5 @@
 -- mailroom tasks, schema version 2: count the attempts that ended without an outcome, and
--- keep the enqueued arguments when an attempt replaces them.
+-- keep the enqueued arguments when an attempt replaces them, and route tasks to workers.
 -- `lease_expiries` counts how many times the rescuer found this task's lease expired (its
 -- worker died or hung). The rescuer fails a task once it reaches the limit, and a worker
 -- runs a task with expiries only when it runs nothing else (so a task that crashes its
@@ -10,6 +10,11 @@ ALTER TABLE mailroom_tasks ADD COLUMN lease_expiries INTEGER NOT NULL DEFAULT 0;
 -- was enqueued with stay here (NULL while `args` still holds them), so that enqueuing the
 -- same task under its idempotency key again still matches.
 ALTER TABLE mailroom_tasks ADD COLUMN enqueued_args TEXT;
+
+-- A task may name a route (e.g. the transport it needs); a worker that names its routes
+-- claims only tasks without one or with one of them, so a task never lands on a worker
+-- that cannot run it. NULL: any worker.
+ALTER TABLE mailroom_tasks ADD COLUMN route TEXT;
 
 -- Rows from version 1 carry their expiries in the errors history.
 UPDATE mailroom_tasks SET lease_expiries = (

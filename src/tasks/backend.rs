@@ -93,6 +93,12 @@ pub struct NewTask {
     /// arguments is a [`TaskError::Conflict`]. Keys stay taken after the task has finished
     /// (until its result is pruned).
     pub idempotency_key: Option<String>,
+    /// A route: only workers that serve it (or serve every route) claim the task — e.g.
+    /// the name of the transport it needs, so that a worker without that transport never
+    /// takes it (see [`WorkerBuilder::routes`](super::WorkerBuilder::routes)). `None`: any
+    /// worker.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 impl NewTask {
@@ -106,7 +112,14 @@ impl NewTask {
             run_after: None,
             max_attempts: 10,
             idempotency_key: None,
+            route: None,
         }
+    }
+
+    /// Sets the route (see [`NewTask::route`]).
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into());
+        self
     }
 
     /// Sets the queue.
@@ -247,6 +260,11 @@ pub fn validate(
             "must be 1 to 500 bytes long",
         ));
     }
+    if let Some(route) = &task.route
+        && (route.is_empty() || route.len() > 200)
+    {
+        return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
+    }
     // The JSON must read back the same; `Value` always does, but a number that is not
     // finite cannot be stored.
     let text = serde_json::to_string(&task.args)
@@ -291,6 +309,12 @@ pub struct ClaimRequest {
     /// worker, so it must not take other tasks down with it again. Ordinary claims skip
     /// them.
     pub isolated: bool,
+    /// Claim only tasks of these names (`None`: any name). A worker passes the names its
+    /// [`Registry`](super::Registry) holds, so it never takes a task it cannot run.
+    pub task_names: Option<Vec<String>>,
+    /// Claim only tasks without a route or with one of these ([`NewTask::route`]); `None`:
+    /// any route.
+    pub routes: Option<Vec<String>>,
 }
 
 /// A task a worker has claimed, with its lease.

@@ -187,6 +187,8 @@ fn req(worker: &str, limit: usize, lease: Duration, now: DateTime<Utc>) -> Claim
         lease,
         now,
         isolated: false,
+        task_names: None,
+        routes: None,
     }
 }
 
@@ -280,6 +282,7 @@ where
         b.enqueue(echo(json!(1)).idempotency_key("")).await,
         "idempotency_key",
     );
+    assert_invalid(case, b.enqueue(echo(json!(1)).route("")).await, "route");
     let run_after = b
         .enqueue(echo(json!(1)).run_after(Utc::now() + secs(60)))
         .await;
@@ -386,6 +389,7 @@ where
         enqueue_and_get_result,
         ordering,
         queues_are_separate,
+        claims_filter_by_task_name_and_route,
         run_after_defers,
         claim_records_the_lease,
         concurrent_claims_never_share_an_attempt,
@@ -554,6 +558,76 @@ async fn queues_are_separate<B: TaskBackend>(b: Arc<B>) {
         "{case}"
     );
     assert_eq!(got[0].queue_name, "other", "{case}");
+}
+
+async fn claims_filter_by_task_name_and_route<B: TaskBackend>(b: Arc<B>) {
+    let case = "claims_filter_by_task_name_and_route";
+    // A worker claims only the tasks its registry holds and the routes it serves.
+    let plain = b.enqueue(echo(json!("plain"))).await.unwrap();
+    let smtp = b.enqueue(echo(json!("smtp")).route("smtp")).await.unwrap();
+    let ses = b.enqueue(echo(json!("ses")).route("ses")).await.unwrap();
+    let slow = b
+        .enqueue(SlowBackoff::new_task(&()).unwrap())
+        .await
+        .unwrap();
+    let dynb: Arc<dyn TaskBackend> = b.clone();
+    let report = Worker::builder(dynb, Registry::new().with(Echo))
+        .routes(["smtp"])
+        .burst(true)
+        .poll_interval(Duration::from_millis(5))
+        .build()
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(report.claimed, 2, "{case}: {report:?}");
+    for (id, status) in [
+        (plain, TaskStatus::Successful),
+        (smtp, TaskStatus::Successful),
+        (ses, TaskStatus::Ready),
+        (slow, TaskStatus::Ready),
+    ] {
+        let r = b.get_result(id).await.unwrap();
+        assert_eq!(r.status, status, "{case}: {r:?}");
+        if status == TaskStatus::Ready {
+            assert_eq!(
+                r.attempts, 0,
+                "{case}: claimed by a worker that cannot run it"
+            );
+        }
+    }
+    let now = Utc::now();
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let claim = |names: Option<&[&str]>, routes: Option<&[&str]>| ClaimRequest {
+        task_names: names.map(strings),
+        routes: routes.map(strings),
+        ..req("w", 10, LEASE, now)
+    };
+    let ids = |claimed: Vec<ClaimedTask>| claimed.iter().map(|c| c.lease.id).collect::<Vec<_>>();
+    assert!(
+        b.claim(&claim(Some(&[]), None)).await.unwrap().is_empty(),
+        "{case}: no names, no tasks"
+    );
+    assert!(
+        b.claim(&claim(Some(&["nope"]), None))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}"
+    );
+    // No route served: only tasks without a route.
+    assert_eq!(
+        ids(b.claim(&claim(None, Some(&[]))).await.unwrap()),
+        [slow],
+        "{case}"
+    );
+    assert_eq!(
+        ids(b
+            .claim(&claim(Some(&[Echo::NAME, "x"]), Some(&["smtp", "ses"])))
+            .await
+            .unwrap()),
+        [ses],
+        "{case}"
+    );
 }
 
 async fn run_after_defers<B: TaskBackend>(b: Arc<B>) {

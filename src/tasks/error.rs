@@ -11,7 +11,7 @@
 #[non_exhaustive]
 pub enum TaskError {
     /// A task failed validation at enqueue; `field` is one of `priority`, `queue_name`,
-    /// `run_after`, `args`, `task_name`, `max_attempts`, `idempotency_key`.
+    /// `run_after`, `args`, `task_name`, `max_attempts`, `idempotency_key`, `route`.
     #[error("invalid task: `{field}` {reason}")]
     Invalid {
         /// The field at fault.

@@ -64,6 +64,7 @@ pub struct WorkerBuilder {
     prune_interval: Duration,
     rescue_interval: Option<Duration>,
     max_lease_expiries: u32,
+    routes: Option<Vec<String>>,
     hooks: Vec<Arc<dyn Hooks>>,
 }
 
@@ -138,6 +139,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// Serve only these routes: claim tasks without a route or with one of these
+    /// ([`NewTask::route`](super::NewTask::route)), e.g. the transports this worker has.
+    /// Default: every route. Either way a worker claims only tasks its registry holds.
+    pub fn routes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, routes: I) -> Self {
+        self.routes = Some(routes.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// This worker's id, recorded with each attempt (default `worker-PID-RANDOM`).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.worker_id = Some(id.into());
@@ -167,6 +176,7 @@ impl WorkerBuilder {
             .rescue_interval
             .unwrap_or_else(|| (self.lease / 2).min(Duration::from_secs(30)))
             .max(Duration::from_millis(10));
+        let task_names = self.registry.names().map(str::to_owned).collect();
         Worker {
             backend: self.backend,
             registry: self.registry,
@@ -182,6 +192,8 @@ impl WorkerBuilder {
             prune_interval: self.prune_interval,
             rescue_interval: rescue,
             max_lease_expiries: self.max_lease_expiries,
+            task_names,
+            routes: self.routes,
             hooks: self.hooks,
         }
     }
@@ -204,6 +216,8 @@ pub struct Worker {
     prune_interval: Duration,
     rescue_interval: Duration,
     max_lease_expiries: u32,
+    task_names: Vec<String>,
+    routes: Option<Vec<String>>,
     hooks: Vec<Arc<dyn Hooks>>,
 }
 
@@ -231,6 +245,7 @@ impl Worker {
             prune_interval: Duration::from_secs(300),
             rescue_interval: None,
             max_lease_expiries: super::MAX_LEASE_EXPIRIES,
+            routes: None,
             hooks: Vec::new(),
         }
     }
@@ -349,6 +364,8 @@ impl Worker {
                     lease: self.lease,
                     now: Utc::now(),
                     isolated: idle,
+                    task_names: Some(self.task_names.clone()),
+                    routes: self.routes.clone(),
                 };
                 if idle {
                     draining = false;

@@ -251,6 +251,8 @@ async fn completion_after_takeover_is_rejected() {
         now,
         // The takeover claims a task whose lease expired: only isolated claims take those.
         isolated: true,
+        task_names: None,
+        routes: None,
     };
     let slow = b.claim(&req("slow", now)).await.unwrap().remove(0);
     // The slow worker's lease expires; another worker's rescuer gives the task back and a

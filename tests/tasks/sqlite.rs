@@ -612,6 +612,8 @@ async fn migration_2_counts_the_lease_expiries_already_in_the_errors() {
         lease: Duration::from_secs(30),
         now: chrono::Utc::now(),
         isolated,
+        task_names: None,
+        routes: None,
     };
     assert!(
         backend.claim(&req(false)).await.unwrap().is_empty(),

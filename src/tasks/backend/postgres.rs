@@ -332,10 +332,10 @@ impl Sql {
         Sql {
             insert: format!(
                 "WITH ins AS (\
-                   INSERT INTO {t} (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key) \
-                   SELECT u.id, u.task_name, u.queue_name, u.priority, u.args::json, 'READY', $9, u.run_after, u.max_attempts, u.idempotency_key \
-                   FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[]) \
-                     WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, ord) \
+                   INSERT INTO {t} (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) \
+                   SELECT u.id, u.task_name, u.queue_name, u.priority, u.args::json, 'READY', $9, u.run_after, u.max_attempts, u.idempotency_key, u.route \
+                   FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[], $11::text[]) \
+                     WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, route, ord) \
                    ORDER BY u.ord \
                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING queue_name) \
                  SELECT n.inserted, CASE WHEN n.inserted > 0 THEN pg_notify($10, n.queues) END::text AS notified \
@@ -354,6 +354,8 @@ impl Sql {
                    SELECT seq FROM {t} \
                    WHERE status = 'READY' AND run_after <= $1 AND queue_name = ANY($2::text[]) \
                      AND ($6::bool OR lease_expiries = 0) \
+                     AND ($7::text[] IS NULL OR task_name = ANY($7::text[])) \
+                     AND ($8::text[] IS NULL OR route IS NULL OR route = ANY($8::text[])) \
                    ORDER BY priority DESC, run_after, seq \
                    LIMIT $3 \
                    FOR UPDATE SKIP LOCKED) \
@@ -716,6 +718,7 @@ impl PostgresBackend {
             let mut run_after = Vec::with_capacity(n);
             let mut max_attempts = Vec::with_capacity(n);
             let mut key = Vec::with_capacity(n);
+            let mut route = Vec::with_capacity(n);
             for task in chunk {
                 let tid = TaskId::new();
                 ids.push(tid);
@@ -729,6 +732,7 @@ impl PostgresBackend {
                 run_after.push(task.run_after.unwrap_or(now));
                 max_attempts.push(to_i32(task.max_attempts));
                 key.push(task.idempotency_key.as_deref());
+                route.push(task.route.as_deref());
                 if let Some(k) = &task.idempotency_key {
                     keys.push(k.clone());
                 }
@@ -744,6 +748,7 @@ impl PostgresBackend {
                 .bind(key)
                 .bind(now)
                 .bind(&self.inner.sql.channel)
+                .bind(route)
                 .execute(&mut *conn)
                 .await?;
         }
@@ -901,7 +906,10 @@ impl TaskBackend for PostgresBackend {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        if req.limit == 0 || req.queues.is_empty() {
+        if req.limit == 0
+            || req.queues.is_empty()
+            || req.task_names.as_ref().is_some_and(Vec::is_empty)
+        {
             return Ok(Vec::new());
         }
         // A claiming process will wait for work: LISTEN from now on.
@@ -916,6 +924,8 @@ impl TaskBackend for PostgresBackend {
             .bind(&req.worker_id)
             .bind(expires)
             .bind(req.isolated)
+            .bind(&req.task_names)
+            .bind(&req.routes)
             .fetch_all(&self.inner.pool)
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -1225,6 +1235,8 @@ mod plan_tests {
                 .bind("w")
                 .bind(now)
                 .bind(false)
+                .bind(Some(vec!["noop".to_owned()]))
+                .bind(Some(vec!["smtp".to_owned()]))
                 .fetch_one(pool)
                 .await
                 .unwrap();

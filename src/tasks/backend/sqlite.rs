@@ -358,8 +358,8 @@ async fn insert_tasks(
         let args = serde_json::to_string(&task.args)
             .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}")))?;
         let done = sqlx::query(
-            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key) \
-             VALUES (?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) \
+             VALUES (?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(id.0)
         .bind(&task.task_name)
@@ -370,6 +370,7 @@ async fn insert_tasks(
         .bind(task.run_after.map_or(now_us, micros))
         .bind(i64::from(task.max_attempts))
         .bind(&task.idempotency_key)
+        .bind(&task.route)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 1 {
@@ -393,7 +394,7 @@ async fn insert_tasks(
     }
     for chunk in plain.chunks(INSERT_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts) ",
+            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, route) ",
         );
         let mut rows = Vec::with_capacity(chunk.len());
         for (i, task) in chunk {
@@ -412,7 +413,8 @@ async fn insert_tasks(
                 .push("'READY'")
                 .push_bind(now_us)
                 .push_bind(task.run_after.map_or(now_us, micros))
-                .push_bind(i64::from(task.max_attempts));
+                .push_bind(i64::from(task.max_attempts))
+                .push_bind(task.route.clone());
         });
         qb.build().execute(&mut *conn).await?;
     }
@@ -550,7 +552,10 @@ impl TaskBackend for SqliteBackend {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        if req.limit == 0 || req.queues.is_empty() {
+        if req.limit == 0
+            || req.queues.is_empty()
+            || req.task_names.as_ref().is_some_and(Vec::is_empty)
+        {
             return Ok(Vec::new());
         }
         let now = micros(req.now);
@@ -586,6 +591,26 @@ impl TaskBackend for SqliteBackend {
             .push_bind(now);
             if !req.isolated {
                 qb.push(" AND lease_expiries = 0");
+            }
+            if let Some(names) = &req.task_names {
+                qb.push(" AND task_name IN (");
+                let mut list = qb.separated(", ");
+                for name in names {
+                    list.push_bind(name);
+                }
+                qb.push(")");
+            }
+            if let Some(routes) = &req.routes {
+                qb.push(" AND (route IS NULL");
+                if !routes.is_empty() {
+                    qb.push(" OR route IN (");
+                    let mut list = qb.separated(", ");
+                    for route in routes {
+                        list.push_bind(route);
+                    }
+                    qb.push(")");
+                }
+                qb.push(")");
             }
             qb.push(" ORDER BY priority DESC, run_after, seq LIMIT ")
                 .push_bind(limit)
