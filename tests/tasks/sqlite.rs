@@ -524,7 +524,7 @@ async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
     let path = backend.path().to_path_buf();
     let backend: Arc<dyn TaskBackend> = Arc::new(backend);
     backend
-        .enqueue(NewTask::new("noop", json!(1)))
+        .enqueue(NewTask::new("double", json!(1)))
         .await
         .unwrap();
     // Corrupt the file under the open backend, as a disk fault would: the table's pages
@@ -546,7 +546,7 @@ async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
     .await
     .unwrap();
     conn.close().await.unwrap();
-    let result = Worker::builder(backend, Registry::new())
+    let result = Worker::builder(backend, Registry::new().with(Double))
         .burst(true)
         .poll_interval(Duration::from_millis(5))
         .retention(None)
