@@ -631,3 +631,82 @@ async fn migration_2_counts_the_lease_expiries_already_in_the_errors() {
         .unwrap();
     assert_eq!(report.failed, 1);
 }
+
+/// The SQLite backend, except that recording outcomes always fails (a fault injected where
+/// a full disk would fail the completer's writes but not the claims before them).
+#[derive(Debug)]
+struct FinishFails(SqliteBackend);
+
+#[async_trait]
+impl TaskBackend for FinishFails {
+    fn name(&self) -> &'static str {
+        "finish-fails"
+    }
+    fn capabilities(&self) -> tasks::Capabilities {
+        self.0.capabilities()
+    }
+    fn queues(&self) -> &[String] {
+        self.0.queues()
+    }
+    async fn enqueue_many(&self, t: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
+        self.0.enqueue_many(t).await
+    }
+    async fn get_result(&self, id: TaskId) -> Result<tasks::TaskResult, TaskError> {
+        self.0.get_result(id).await
+    }
+    async fn claim(&self, req: &tasks::ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
+        self.0.claim(req).await
+    }
+    async fn heartbeat(
+        &self,
+        leases: &[tasks::Lease],
+        lease: Duration,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<bool>, TaskError> {
+        self.0.heartbeat(leases, lease, now).await
+    }
+    async fn finish(&self, _outcomes: &[tasks::Outcome]) -> Result<Vec<bool>, TaskError> {
+        Err(TaskError::storage(
+            "database or disk is full",
+            std::io::Error::other("ENOSPC"),
+        ))
+    }
+    async fn rescue_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        max: u32,
+    ) -> Result<tasks::RescueReport, TaskError> {
+        self.0.rescue_expired(now, max).await
+    }
+    async fn prune(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, TaskError> {
+        self.0.prune(before).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_outcomes_cannot_be_recorded_returns_the_storage_error() {
+    let (_dir, backend) = fresh().await;
+    let backend: Arc<dyn TaskBackend> = Arc::new(FinishFails(backend));
+    let id = backend
+        .enqueue(Double::new_task(&21).unwrap())
+        .await
+        .unwrap();
+    // The completer retries with backoff (about 20 s in all) before it gives up.
+    let result = Worker::builder(backend.clone(), Registry::new().with(Double))
+        .burst(true)
+        .poll_interval(Duration::from_millis(5))
+        .retention(None)
+        .build()
+        .run(std::future::pending())
+        .await;
+    let err = result.expect_err("a worker that lost outcomes must not report success");
+    assert!(matches!(err, TaskError::Storage { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains("recording the outcomes"), "{shown}");
+    assert!(shown.contains("disk is full"), "{shown}");
+    // Nothing was recorded: the attempt stays leased, for the rescuer to run again.
+    assert_eq!(
+        backend.get_result(id).await.unwrap().status,
+        TaskStatus::Running
+    );
+}
