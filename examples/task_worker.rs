@@ -1,6 +1,7 @@
 //! A small worker process on any task backend, for the multi-process tests and benchmarks:
 //! runs `append` tasks, each of which appends `N ATTEMPT WORKER` as one line to a file (a
-//! real side effect that survives the process being killed), or `noop` tasks.
+//! real side effect that survives the process being killed), `noop` tasks, or `abort`
+//! tasks, which abort the whole process (a poison task, as a stack overflow would be).
 //!
 //! ```text
 //! task_worker enqueue QUEUE_URL COUNT [--noop]
@@ -74,6 +75,21 @@ impl Task for Noop {
     }
 }
 
+/// Aborts the process, as a task that overflows its thread's stack does: no unwinding, no
+/// outcome, every task beside it killed.
+struct Abort;
+
+#[async_trait::async_trait]
+impl Task for Abort {
+    const NAME: &'static str = "abort";
+    type Args = ();
+    type Output = ();
+
+    async fn run(&self, _ctx: TaskContext, _args: ()) -> Result<(), TaskFailure> {
+        std::process::abort()
+    }
+}
+
 fn flag(args: &[String], name: &str, default: u64) -> Result<u64, String> {
     match args.iter().position(|a| a == name) {
         None => Ok(default),
@@ -121,7 +137,10 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             let sleep = Duration::from_millis(flag(&args, "--sleep-ms", 0)?);
             let poll = Duration::from_millis(flag(&args, "--poll-ms", 20)?);
             let burst = args.iter().any(|a| a == "--burst");
-            let registry = Registry::new().with(Append { out, sleep }).with(Noop);
+            let registry = Registry::new()
+                .with(Append { out, sleep })
+                .with(Noop)
+                .with(Abort);
             let report = Worker::builder(backend, registry)
                 .concurrency(usize::try_from(concurrency).map_err(|e| e.to_string())?)
                 .lease(lease)

@@ -25,6 +25,13 @@ pub const MAX_PRIORITY: i32 = 100;
 /// The queue tasks go to unless told otherwise.
 pub const DEFAULT_QUEUE: &str = "default";
 
+/// How many times a task's lease may expire (its worker died or hung without an outcome)
+/// before the rescuer fails it, whatever attempts remain: a task whose attempts keep
+/// crashing the worker process (a stack overflow, an abort, an out-of-memory kill) is failed
+/// instead of taking a worker down on each of its attempts. The default of
+/// [`WorkerBuilder::max_lease_expiries`](super::WorkerBuilder::max_lease_expiries).
+pub const MAX_LEASE_EXPIRIES: u32 = 3;
+
 /// What a backend can do (Django's `supports_*` flags, plus whether a worker pulls from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -81,8 +88,17 @@ pub struct NewTask {
     pub run_after: Option<DateTime<Utc>>,
     /// How many attempts in all (≥ 1).
     pub max_attempts: u32,
-    /// A second enqueue with the same key returns the first task's id and stores nothing.
+    /// A second enqueue with the same key and the same task (name and arguments) returns the
+    /// first task's id and stores nothing; the same key with a different name or different
+    /// arguments is a [`TaskError::Conflict`]. Keys stay taken after the task has finished
+    /// (until its result is pruned).
     pub idempotency_key: Option<String>,
+    /// A route: only workers that serve it (or serve every route) claim the task — e.g.
+    /// the name of the transport it needs, so that a worker without that transport never
+    /// takes it (see [`WorkerBuilder::routes`](super::WorkerBuilder::routes)). `None`: any
+    /// worker.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 impl NewTask {
@@ -96,7 +112,14 @@ impl NewTask {
             run_after: None,
             max_attempts: 10,
             idempotency_key: None,
+            route: None,
         }
+    }
+
+    /// Sets the route (see [`NewTask::route`]).
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into());
+        self
     }
 
     /// Sets the queue.
@@ -128,6 +151,43 @@ impl NewTask {
         self.idempotency_key = Some(key.into());
         self
     }
+}
+
+/// The message of a `lease_expired` error when the task goes back to `READY`.
+pub(crate) const LEASE_EXPIRED: &str =
+    "the worker stopped renewing its lease (it died or hung); the lease expired";
+
+/// The message of the `lease_expired` error that fails a task whose lease expired `limit`
+/// times.
+pub(crate) fn lease_expired_too_often(limit: u32) -> String {
+    format!(
+        "the task's attempts ended without an outcome {limit} times (the worker died or hung \
+         each time); failing it whatever attempts remain"
+    )
+}
+
+/// Checks that `task`, whose idempotency key `key` is already taken by the stored task
+/// `stored` (its id, name and arguments), is the same task: a repeat gets the stored id, a
+/// different task with the key is a conflict.
+pub(crate) fn same_keyed_task(
+    key: &str,
+    stored: (TaskId, &str, &serde_json::Value),
+    task: &NewTask,
+) -> Result<TaskId, TaskError> {
+    let (id, name, args) = stored;
+    let what = if name != task.task_name {
+        format!("task `{name}`")
+    } else if *args != task.args {
+        "different arguments".to_owned()
+    } else {
+        return Ok(id);
+    };
+    Err(TaskError::Conflict {
+        field: "idempotency_key",
+        reason: format!(
+            "`{key}` is already used by task {id} with {what}; enqueue different work under a new key (the same task under the same key gets that task's id)"
+        ),
+    })
 }
 
 /// Puts claimed tasks (each with its enqueue sequence number) in the order every backend
@@ -200,6 +260,11 @@ pub fn validate(
             "must be 1 to 500 bytes long",
         ));
     }
+    if let Some(route) = &task.route
+        && (route.is_empty() || route.len() > 200)
+    {
+        return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
+    }
     // The JSON must read back the same; `Value` always does, but a number that is not
     // finite cannot be stored.
     let text = serde_json::to_string(&task.args)
@@ -238,6 +303,18 @@ pub struct ClaimRequest {
     pub lease: Duration,
     /// "Now": tasks with `run_after <= now` are ready; leases expire at `now + lease`.
     pub now: DateTime<Utc>,
+    /// An isolated claim: the caller runs what it gets with nothing else beside it. Only
+    /// isolated claims take *suspects*, tasks whose lease expired before
+    /// ([`ClaimedTask::lease_expiries`] > 0): one of them may be what crashed its last
+    /// worker, so it must not take other tasks down with it again. Ordinary claims skip
+    /// them.
+    pub isolated: bool,
+    /// Claim only tasks of these names (`None`: any name). A worker passes the names its
+    /// [`Registry`](super::Registry) holds, so it never takes a task it cannot run.
+    pub task_names: Option<Vec<String>>,
+    /// Claim only tasks without a route or with one of these ([`NewTask::route`]); `None`:
+    /// any route.
+    pub routes: Option<Vec<String>>,
 }
 
 /// A task a worker has claimed, with its lease.
@@ -261,6 +338,9 @@ pub struct ClaimedTask {
     pub run_after: DateTime<Utc>,
     /// When the lease expires unless extended by a heartbeat.
     pub lease_expires_at: DateTime<Utc>,
+    /// How many earlier attempts ended without an outcome (their lease expired); a task
+    /// with any is a *suspect*, run alone (see [`ClaimRequest::isolated`]).
+    pub lease_expiries: u32,
 }
 
 /// How an attempt ended, as the worker reports it.
@@ -277,11 +357,16 @@ pub enum OutcomeKind {
         error: AttemptError,
         /// When the next attempt may start.
         run_after: DateTime<Utc>,
+        /// New arguments for the next attempt, replacing the stored ones
+        /// ([`TaskFailure::with_args`](super::TaskFailure::with_args)).
+        args: Option<serde_json::Value>,
     },
     /// A final failure: record the error, status `FAILED`.
     Failed {
         /// The error of this attempt.
         error: AttemptError,
+        /// New arguments replacing the stored ones, for a later manual retry.
+        args: Option<serde_json::Value>,
     },
 }
 
@@ -301,7 +386,8 @@ pub struct Outcome {
 pub struct RescueReport {
     /// Tasks returned to `READY`.
     pub retried: u64,
-    /// Tasks marked `FAILED` because they had no attempts left.
+    /// Tasks marked `FAILED` because they had no attempts left or their lease expired
+    /// `max_lease_expiries` times.
     pub failed: u64,
 }
 
@@ -323,7 +409,9 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
     fn queues(&self) -> &[String];
 
     /// Validates and stores `tasks` atomically (all or none), returning their ids in order.
-    /// A task whose idempotency key is already stored gets the stored task's id.
+    /// A task whose idempotency key is already stored (or earlier in `tasks`) gets that
+    /// task's id if it is the same task (name and arguments); if it is not, the whole call
+    /// fails with [`TaskError::Conflict`] and stores nothing.
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError>;
 
     /// Validates and stores one task.
@@ -374,7 +462,7 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
         let o = Outcome {
             lease: lease.clone(),
             at: Utc::now(),
-            kind: OutcomeKind::Failed { error },
+            kind: OutcomeKind::Failed { error, args: None },
         };
         Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
     }
@@ -389,14 +477,25 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
         let o = Outcome {
             lease: lease.clone(),
             at: Utc::now(),
-            kind: OutcomeKind::Retry { error, run_after },
+            kind: OutcomeKind::Retry {
+                error,
+                run_after,
+                args: None,
+            },
         };
         Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
     }
 
     /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
-    /// once), or to `FAILED` when it has no attempts left, recording a `lease_expired` error.
-    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError>;
+    /// once), recording a `lease_expired` error and counting the expiry
+    /// ([`ClaimedTask::lease_expiries`]). A task with no attempts left, or whose lease has
+    /// now expired `max_lease_expiries` times, goes to `FAILED` instead (the message of its
+    /// last `lease_expired` error says which).
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError>;
 
     /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
     /// returns how many.

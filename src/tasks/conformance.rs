@@ -34,9 +34,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    ClaimRequest, ClaimedTask, Lease, NewTask, Registry, RetryPolicy, Task, TaskBackend,
-    TaskContext, TaskError, TaskFailure, TaskId, TaskResult, TaskStatus, TransactionalEnqueue,
-    Worker,
+    ClaimRequest, ClaimedTask, Lease, MAX_LEASE_EXPIRIES, NewTask, Registry, RetryPolicy, Task,
+    TaskBackend, TaskContext, TaskError, TaskFailure, TaskId, TaskResult, TaskStatus,
+    TransactionalEnqueue, Worker,
 };
 
 /// The queues a backend under test must accept.
@@ -115,9 +115,59 @@ impl Task for SlowBackoff {
     }
 }
 
+/// Arguments of the suite's [`Progress`] task: what earlier attempts did, what is left.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressArgs {
+    /// The attempts that made progress so far.
+    pub done: Vec<u32>,
+    /// How many more attempts must make progress before the task succeeds.
+    pub left: u32,
+    /// Give the next attempt arguments that do not decode (to check they are refused).
+    pub garble: bool,
+}
+
+/// Makes one step of progress per attempt and retries with the progress in its arguments
+/// ([`TaskFailure::with_args`]) until none is left; returns the attempts that made it.
+#[derive(Debug)]
+pub struct Progress;
+
+#[async_trait]
+impl Task for Progress {
+    const NAME: &'static str = "conformance.progress";
+    type Args = ProgressArgs;
+    type Output = Vec<u32>;
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            jitter: 0.0,
+        }
+    }
+
+    async fn run(&self, ctx: TaskContext, args: ProgressArgs) -> Result<Vec<u32>, TaskFailure> {
+        if args.left == 0 {
+            return Ok(args.done);
+        }
+        let mut done = args.done;
+        done.push(ctx.attempt);
+        let next = if args.garble {
+            json!({"done": "not a list"})
+        } else {
+            serde_json::to_value(ProgressArgs {
+                done,
+                left: args.left - 1,
+                garble: false,
+            })
+            .unwrap()
+        };
+        Err(TaskFailure::retry("partial", "made progress; more to do").with_args(next))
+    }
+}
+
 /// The suite's task registry.
 pub fn registry() -> Registry {
-    Registry::new().with(Echo).with(SlowBackoff)
+    Registry::new().with(Echo).with(SlowBackoff).with(Progress)
 }
 
 fn echo(value: serde_json::Value) -> NewTask {
@@ -136,6 +186,17 @@ fn req(worker: &str, limit: usize, lease: Duration, now: DateTime<Utc>) -> Claim
         limit,
         lease,
         now,
+        isolated: false,
+        task_names: None,
+        routes: None,
+    }
+}
+
+/// [`req`] for an isolated claim of one task, which may take a suspect.
+fn isolated_req(worker: &str, lease: Duration, now: DateTime<Utc>) -> ClaimRequest {
+    ClaimRequest {
+        isolated: true,
+        ..req(worker, 1, lease, now)
     }
 }
 
@@ -221,6 +282,7 @@ where
         b.enqueue(echo(json!(1)).idempotency_key("")).await,
         "idempotency_key",
     );
+    assert_invalid(case, b.enqueue(echo(json!(1)).route("")).await, "route");
     let run_after = b
         .enqueue(echo(json!(1)).run_after(Utc::now() + secs(60)))
         .await;
@@ -258,7 +320,10 @@ where
     }
     // A batch with one invalid task stores nothing.
     let batch = b
-        .enqueue_many(vec![echo(json!("ok")), echo(json!("bad")).priority(500)])
+        .enqueue_many(vec![
+            echo(json!("ok")).idempotency_key("batch-1"),
+            echo(json!("bad")).priority(500),
+        ])
         .await;
     assert!(
         matches!(
@@ -269,6 +334,24 @@ where
             })
         ),
         "{case}: {batch:?}"
+    );
+    // Its key is free: the first task was not stored.
+    b.enqueue(echo(json!("other")).idempotency_key("batch-1"))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: the refused batch stored a task: {e}"));
+    // The same key for different work is a conflict on every backend.
+    let clash = b
+        .enqueue(echo(json!("else")).idempotency_key("batch-1"))
+        .await;
+    assert!(
+        matches!(
+            clash,
+            Err(TaskError::Conflict {
+                field: "idempotency_key",
+                ..
+            })
+        ),
+        "{case}: {clash:?}"
     );
     // Errors convert into the crate's error, naming the field.
     let err: crate::Error = b
@@ -306,6 +389,7 @@ where
         enqueue_and_get_result,
         ordering,
         queues_are_separate,
+        claims_filter_by_task_name_and_route,
         run_after_defers,
         claim_records_the_lease,
         concurrent_claims_never_share_an_attempt,
@@ -313,7 +397,10 @@ where
         heartbeat_extends_the_lease,
         expired_leases_are_rescued,
         rescue_fails_when_out_of_attempts,
+        repeated_lease_expiries_fail_the_task,
         retry_reschedules,
+        retry_carries_new_args,
+        worker_passes_progress_to_the_next_attempt,
         worker_runs_tasks,
         worker_retries_then_succeeds,
         retry_backoff_within_bounds,
@@ -471,6 +558,76 @@ async fn queues_are_separate<B: TaskBackend>(b: Arc<B>) {
         "{case}"
     );
     assert_eq!(got[0].queue_name, "other", "{case}");
+}
+
+async fn claims_filter_by_task_name_and_route<B: TaskBackend>(b: Arc<B>) {
+    let case = "claims_filter_by_task_name_and_route";
+    // A worker claims only the tasks its registry holds and the routes it serves.
+    let plain = b.enqueue(echo(json!("plain"))).await.unwrap();
+    let smtp = b.enqueue(echo(json!("smtp")).route("smtp")).await.unwrap();
+    let ses = b.enqueue(echo(json!("ses")).route("ses")).await.unwrap();
+    let slow = b
+        .enqueue(SlowBackoff::new_task(&()).unwrap())
+        .await
+        .unwrap();
+    let dynb: Arc<dyn TaskBackend> = b.clone();
+    let report = Worker::builder(dynb, Registry::new().with(Echo))
+        .routes(["smtp"])
+        .burst(true)
+        .poll_interval(Duration::from_millis(5))
+        .build()
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(report.claimed, 2, "{case}: {report:?}");
+    for (id, status) in [
+        (plain, TaskStatus::Successful),
+        (smtp, TaskStatus::Successful),
+        (ses, TaskStatus::Ready),
+        (slow, TaskStatus::Ready),
+    ] {
+        let r = b.get_result(id).await.unwrap();
+        assert_eq!(r.status, status, "{case}: {r:?}");
+        if status == TaskStatus::Ready {
+            assert_eq!(
+                r.attempts, 0,
+                "{case}: claimed by a worker that cannot run it"
+            );
+        }
+    }
+    let now = Utc::now();
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let claim = |names: Option<&[&str]>, routes: Option<&[&str]>| ClaimRequest {
+        task_names: names.map(strings),
+        routes: routes.map(strings),
+        ..req("w", 10, LEASE, now)
+    };
+    let ids = |claimed: Vec<ClaimedTask>| claimed.iter().map(|c| c.lease.id).collect::<Vec<_>>();
+    assert!(
+        b.claim(&claim(Some(&[]), None)).await.unwrap().is_empty(),
+        "{case}: no names, no tasks"
+    );
+    assert!(
+        b.claim(&claim(Some(&["nope"]), None))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}"
+    );
+    // No route served: only tasks without a route.
+    assert_eq!(
+        ids(b.claim(&claim(None, Some(&[]))).await.unwrap()),
+        [slow],
+        "{case}"
+    );
+    assert_eq!(
+        ids(b
+            .claim(&claim(Some(&[Echo::NAME, "x"]), Some(&["smtp", "ses"])))
+            .await
+            .unwrap()),
+        [ses],
+        "{case}"
+    );
 }
 
 async fn run_after_defers<B: TaskBackend>(b: Arc<B>) {
@@ -657,7 +814,10 @@ async fn heartbeat_extends_the_lease<B: TaskBackend>(b: Arc<B>) {
         .await
         .unwrap();
     assert_eq!(held, [true, false], "{case}");
-    let report = b.rescue_expired(now + secs(60)).await.unwrap();
+    let report = b
+        .rescue_expired(now + secs(60), MAX_LEASE_EXPIRIES)
+        .await
+        .unwrap();
     assert_eq!(
         report.retried + report.failed,
         0,
@@ -668,7 +828,10 @@ async fn heartbeat_extends_the_lease<B: TaskBackend>(b: Arc<B>) {
         TaskStatus::Running,
         "{case}"
     );
-    let report = b.rescue_expired(now + secs(3700)).await.unwrap();
+    let report = b
+        .rescue_expired(now + secs(3700), MAX_LEASE_EXPIRIES)
+        .await
+        .unwrap();
     assert_eq!(report.retried, 1, "{case}");
     assert_eq!(
         b.heartbeat(&[c.lease], Duration::from_secs(10), now)
@@ -696,11 +859,17 @@ async fn expired_leases_are_rescued<B: TaskBackend>(b: Arc<B>) {
         .remove(0);
     assert_eq!((first.lease.id, second.lease.id), (id, keep), "{case}");
     assert_eq!(
-        b.rescue_expired(now + secs(1)).await.unwrap().retried,
+        b.rescue_expired(now + secs(1), MAX_LEASE_EXPIRIES)
+            .await
+            .unwrap()
+            .retried,
         0,
         "{case}: rescued before expiry"
     );
-    let report = b.rescue_expired(now + secs(6)).await.unwrap();
+    let report = b
+        .rescue_expired(now + secs(6), MAX_LEASE_EXPIRIES)
+        .await
+        .unwrap();
     assert_eq!((report.retried, report.failed), (1, 0), "{case}");
     let r = b.get_result(id).await.unwrap();
     assert_eq!(r.status, TaskStatus::Ready, "{case}");
@@ -714,12 +883,20 @@ async fn expired_leases_are_rescued<B: TaskBackend>(b: Arc<B>) {
         "{case}"
     );
     // The dead worker's late completion is rejected; the new holder's is accepted.
+    assert!(
+        b.claim(&req("new", 1, LEASE, now + secs(7)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}: an ordinary claim took a suspect"
+    );
     let again = b
-        .claim(&req("new", 1, LEASE, now + secs(7)))
+        .claim(&isolated_req("new", LEASE, now + secs(7)))
         .await
         .unwrap()
         .remove(0);
     assert_eq!(again.lease.attempt, 2, "{case}");
+    assert_eq!(again.lease_expiries, 1, "{case}");
     assert!(
         !b.complete(&first.lease, json!("late")).await.unwrap(),
         "{case}: a stale completion applied"
@@ -741,7 +918,10 @@ async fn rescue_fails_when_out_of_attempts<B: TaskBackend>(b: Arc<B>) {
     b.claim(&req("dead", 1, Duration::from_secs(1), now))
         .await
         .unwrap();
-    let report = b.rescue_expired(now + secs(2)).await.unwrap();
+    let report = b
+        .rescue_expired(now + secs(2), MAX_LEASE_EXPIRIES)
+        .await
+        .unwrap();
     assert_eq!((report.retried, report.failed), (0, 1), "{case}");
     let r = b.get_result(id).await.unwrap();
     assert_eq!(r.status, TaskStatus::Failed, "{case}");
@@ -753,6 +933,84 @@ async fn rescue_fails_when_out_of_attempts<B: TaskBackend>(b: Arc<B>) {
             .unwrap()
             .is_empty(),
         "{case}"
+    );
+}
+
+async fn repeated_lease_expiries_fail_the_task<B: TaskBackend>(b: Arc<B>) {
+    let case = "repeated_lease_expiries_fail_the_task";
+    // Ten attempts allowed, but each attempt's worker dies: after MAX_LEASE_EXPIRIES
+    // expiries the rescuer fails the task instead of letting it kill more workers.
+    let id = b.enqueue(echo(json!(1))).await.unwrap();
+    let bystander = b.enqueue(echo(json!(2))).await.unwrap();
+    let mut now = Utc::now();
+    for n in 1..=MAX_LEASE_EXPIRIES {
+        let claimed = b
+            .claim(&isolated_req("crashing", Duration::from_secs(5), now))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "{case}: expiry {n}");
+        assert_eq!(claimed[0].lease.id, id, "{case}: expiry {n}");
+        assert_eq!(claimed[0].lease_expiries, n - 1, "{case}: expiry {n}");
+        now += secs(10);
+        let report = b.rescue_expired(now, MAX_LEASE_EXPIRIES).await.unwrap();
+        let want = if n < MAX_LEASE_EXPIRIES {
+            (1, 0)
+        } else {
+            (0, 1)
+        };
+        assert_eq!((report.retried, report.failed), want, "{case}: expiry {n}");
+        // The suspect is claimed by isolated claims only; others still take the bystander.
+        if n == 1 {
+            let other = b.claim(&req("w", 10, LEASE, now)).await.unwrap().remove(0);
+            assert_eq!(other.lease.id, bystander, "{case}");
+            assert_eq!(other.lease_expiries, 0, "{case}");
+            assert!(b.complete(&other.lease, json!(2)).await.unwrap(), "{case}");
+        }
+    }
+    let r = b.get_result(id).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Failed, "{case}: {r:?}");
+    assert!(r.finished_at.is_some(), "{case}");
+    assert_eq!(r.attempts, MAX_LEASE_EXPIRIES, "{case}");
+    assert!(r.attempts < r.max_attempts, "{case}");
+    assert_eq!(r.errors.len(), MAX_LEASE_EXPIRIES as usize, "{case}");
+    assert!(
+        r.errors.iter().all(|e| e.kind == "lease_expired"),
+        "{case}: {r:?}"
+    );
+    let last = &r.errors[r.errors.len() - 1].message;
+    assert!(
+        last.contains(&format!(
+            "ended without an outcome {MAX_LEASE_EXPIRIES} times"
+        )) && last.contains("failing it"),
+        "{case}: {last}"
+    );
+    assert!(
+        !r.errors[0].message.contains("failing it"),
+        "{case}: {:?}",
+        r.errors[0]
+    );
+    assert!(
+        b.claim(&isolated_req("w", LEASE, now))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}: a failed task was claimed"
+    );
+    // The limit is the caller's: with 1, the first expiry fails the task.
+    let once = b.enqueue(echo(json!(3))).await.unwrap();
+    b.claim(&req("crashing", 1, Duration::from_secs(5), now))
+        .await
+        .unwrap();
+    let report = b.rescue_expired(now + secs(10), 1).await.unwrap();
+    assert_eq!((report.retried, report.failed), (0, 1), "{case}");
+    let r = b.get_result(once).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Failed, "{case}");
+    assert!(
+        r.errors[0]
+            .message
+            .contains("ended without an outcome 1 times"),
+        "{case}: {:?}",
+        r.errors
     );
 }
 
@@ -810,6 +1068,156 @@ async fn retry_reschedules<B: TaskBackend>(b: Arc<B>) {
         [1, 2],
         "{case}"
     );
+}
+
+async fn retry_carries_new_args<B: TaskBackend>(b: Arc<B>) {
+    let case = "retry_carries_new_args";
+    let id = b
+        .enqueue(echo(json!("v1")).idempotency_key("progress"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let c = b.claim(&req("w", 1, LEASE, now)).await.unwrap().remove(0);
+    let err = super::AttemptError {
+        attempt: 1,
+        kind: "partial".into(),
+        message: "some done".into(),
+        worker_id: Some("w".into()),
+        at: now,
+    };
+    let outcome = |lease: Lease, args: serde_json::Value| super::Outcome {
+        lease,
+        at: now,
+        kind: super::OutcomeKind::Retry {
+            error: err.clone(),
+            run_after: now,
+            args: Some(args),
+        },
+    };
+    // Fenced: a stale holder's arguments are not stored.
+    let stale = Lease {
+        worker_id: "other".into(),
+        ..c.lease.clone()
+    };
+    assert_eq!(
+        b.finish(&[outcome(stale, json!({"value": "stale"}))])
+            .await
+            .unwrap(),
+        [false],
+        "{case}"
+    );
+    assert_eq!(
+        b.get_result(id).await.unwrap().args["value"],
+        json!("v1"),
+        "{case}: a stale outcome replaced the arguments"
+    );
+    let v2 = json!({"value": "v2", "fail_first": 0, "permanent": false});
+    assert_eq!(
+        b.finish(&[outcome(c.lease.clone(), v2.clone())])
+            .await
+            .unwrap(),
+        [true],
+        "{case}"
+    );
+    let r = b.get_result(id).await.unwrap();
+    assert_eq!(r.args, v2, "{case}");
+    assert_eq!(r.status, TaskStatus::Ready, "{case}");
+    // The idempotency key still matches the task as it was enqueued, not its progress.
+    assert_eq!(
+        b.enqueue(echo(json!("v1")).idempotency_key("progress"))
+            .await
+            .unwrap(),
+        id,
+        "{case}"
+    );
+    assert!(
+        matches!(
+            b.enqueue(echo(json!("v2")).idempotency_key("progress"))
+                .await,
+            Err(TaskError::Conflict { .. })
+        ),
+        "{case}"
+    );
+    // The next attempt receives them.
+    let c2 = b
+        .claim(&req("w", 1, LEASE, now + secs(1)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((c2.lease.attempt, &c2.args), (2, &v2), "{case}");
+    // A final failure stores them too (for a manual retry); without new arguments the
+    // stored ones stay.
+    let v3 = json!({"value": "v3", "fail_first": 0, "permanent": false});
+    let failed = super::Outcome {
+        lease: c2.lease.clone(),
+        at: now,
+        kind: super::OutcomeKind::Failed {
+            error: err.clone(),
+            args: Some(v3.clone()),
+        },
+    };
+    assert_eq!(b.finish(&[failed]).await.unwrap(), [true], "{case}");
+    let r = b.get_result(id).await.unwrap();
+    assert_eq!((r.status, &r.args), (TaskStatus::Failed, &v3), "{case}");
+    assert_eq!(
+        b.enqueue(echo(json!("v1")).idempotency_key("progress"))
+            .await
+            .unwrap(),
+        id,
+        "{case}: the second replacement lost the enqueued arguments"
+    );
+    let plain = b.enqueue(echo(json!("kept"))).await.unwrap();
+    let c = b
+        .claim(&req("w", 1, LEASE, now + secs(2)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(b.retry(&c.lease, err, now).await.unwrap(), "{case}");
+    assert_eq!(
+        b.get_result(plain).await.unwrap().args["value"],
+        json!("kept"),
+        "{case}"
+    );
+}
+
+async fn worker_passes_progress_to_the_next_attempt<B: TaskBackend>(b: Arc<B>) {
+    let case = "worker_passes_progress_to_the_next_attempt";
+    let args = ProgressArgs {
+        done: Vec::new(),
+        left: 3,
+        garble: false,
+    };
+    let id = b.enqueue(Progress::new_task(&args).unwrap()).await.unwrap();
+    let garbled = b
+        .enqueue(
+            Progress::new_task(&ProgressArgs {
+                garble: true,
+                ..args
+            })
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let results = work_until_finished(case, &b, &[id, garbled]).await;
+    let r = &results[0];
+    assert_eq!(r.status, TaskStatus::Successful, "{case}: {r:?}");
+    assert_eq!(r.attempts, 4, "{case}");
+    assert_eq!(
+        r.return_value,
+        Some(json!([1, 2, 3])),
+        "{case}: each attempt saw the progress of the ones before"
+    );
+    assert_eq!(
+        r.args,
+        json!({"done": [1, 2, 3], "left": 0, "garble": false}),
+        "{case}"
+    );
+    // Arguments that would not decode fail the task at once, and are not stored.
+    let r = &results[1];
+    assert_eq!(r.status, TaskStatus::Failed, "{case}: {r:?}");
+    assert_eq!(r.attempts, 1, "{case}");
+    assert_eq!(r.errors[0].kind, "invalid_next_args", "{case}: {r:?}");
+    assert_eq!(r.args["garble"], json!(true), "{case}");
 }
 
 async fn worker_runs_tasks<B: TaskBackend>(b: Arc<B>) {
@@ -930,6 +1338,16 @@ async fn attempts_exhausted_fails<B: TaskBackend>(b: Arc<B>) {
     assert_eq!(r.errors.len(), 3, "{case}");
 }
 
+fn assert_conflict<T: std::fmt::Debug>(case: &str, r: Result<T, TaskError>) {
+    match r {
+        Err(TaskError::Conflict {
+            field: "idempotency_key",
+            ..
+        }) => {}
+        other => panic!("{case}: expected an `idempotency_key` conflict, got {other:?}"),
+    }
+}
+
 async fn idempotent_enqueue<B: TaskBackend>(b: Arc<B>) {
     let case = "idempotent_enqueue";
     let a = b
@@ -937,10 +1355,29 @@ async fn idempotent_enqueue<B: TaskBackend>(b: Arc<B>) {
         .await
         .unwrap();
     let again = b
-        .enqueue(echo(json!("second")).idempotency_key("order-1"))
+        .enqueue(echo(json!("first")).idempotency_key("order-1"))
         .await
         .unwrap();
     assert_eq!(a, again, "{case}: a repeated key made a new task");
+    // The same key for different work is an error, not a silent dedupe to the first task.
+    let different = b
+        .enqueue(echo(json!("second")).idempotency_key("order-1"))
+        .await;
+    assert_conflict(case, different);
+    let other_task = b
+        .enqueue(
+            SlowBackoff::new_task(&())
+                .unwrap()
+                .idempotency_key("order-1"),
+        )
+        .await;
+    assert_conflict(case, other_task);
+    let err: crate::Error = b
+        .enqueue(echo(json!("third")).idempotency_key("order-1"))
+        .await
+        .unwrap_err()
+        .into();
+    assert_eq!(err.field(), Some("idempotency_key"), "{case}: {err}");
     assert_eq!(
         b.get_result(a).await.unwrap().args["value"],
         json!("first"),
@@ -955,25 +1392,59 @@ async fn idempotent_enqueue<B: TaskBackend>(b: Arc<B>) {
         .enqueue_many(vec![
             echo(json!(1)).idempotency_key("order-2"),
             echo(json!(2)),
-            echo(json!(3)).idempotency_key("order-2"),
-            echo(json!(4)).idempotency_key("order-1"),
+            echo(json!(1)).idempotency_key("order-2"),
+            echo(json!("first")).idempotency_key("order-1"),
         ])
         .await
         .unwrap();
     assert_eq!(batch[0], batch[2], "{case}: a key repeated within a batch");
     assert_eq!(batch[3], a, "{case}");
     assert_ne!(batch[0], batch[1], "{case}");
+    // A batch with one conflict stores nothing, whether it clashes with a stored task or
+    // within the batch.
+    let clash_stored = b
+        .enqueue_many(vec![
+            echo(json!("new")).idempotency_key("order-3"),
+            echo(json!(5)),
+            echo(json!("other")).idempotency_key("order-1"),
+        ])
+        .await;
+    assert_conflict(case, clash_stored);
+    let clash_within = b
+        .enqueue_many(vec![
+            echo(json!(7)).idempotency_key("order-4"),
+            echo(json!(6)),
+            echo(json!(8)).idempotency_key("order-4"),
+        ])
+        .await;
+    assert_conflict(case, clash_within);
     let claimed = b.claim(&req("w", 100, LEASE, Utc::now())).await.unwrap();
-    assert_eq!(claimed.len(), 3, "{case}: duplicates were stored");
+    assert_eq!(
+        claimed.len(),
+        3,
+        "{case}: duplicates or a conflicting batch were stored: {claimed:?}"
+    );
+    // The keys of the refused batches are free.
+    for key in ["order-3", "order-4"] {
+        let id = b
+            .enqueue(echo(json!("later")).idempotency_key(key))
+            .await
+            .unwrap_or_else(|e| panic!("{case}: `{key}` was taken by a refused batch: {e}"));
+        assert!(claimed.iter().all(|c| c.lease.id != id), "{case}");
+    }
     // The key still holds once the task has finished.
     let c = claimed.iter().find(|c| c.lease.id == a).unwrap();
     assert!(b.complete(&c.lease, json!(null)).await.unwrap(), "{case}");
     assert_eq!(
-        b.enqueue(echo(json!("x")).idempotency_key("order-1"))
+        b.enqueue(echo(json!("first")).idempotency_key("order-1"))
             .await
             .unwrap(),
         a,
         "{case}"
+    );
+    assert_conflict(
+        case,
+        b.enqueue(echo(json!("x")).idempotency_key("order-1")).await,
     );
 }
 
@@ -1099,8 +1570,15 @@ async fn transactional_enqueue_committed<B: TransactionalEnqueue>(b: Arc<B>) {
         "{case}: {results:?}"
     );
     let again = b
-        .enqueue_in_new_transaction(vec![echo(json!("tx3")).idempotency_key("k")], true)
+        .enqueue_in_new_transaction(vec![echo(json!("tx2")).idempotency_key("k")], true)
         .await
         .unwrap();
     assert_eq!(again[0], ids[1], "{case}: idempotency inside a transaction");
+    let clash = b
+        .enqueue_in_new_transaction(
+            vec![echo(json!("tx4")), echo(json!("tx3")).idempotency_key("k")],
+            true,
+        )
+        .await;
+    assert_conflict(case, clash);
 }

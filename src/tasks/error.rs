@@ -5,17 +5,28 @@
 /// Validation errors name the field at fault ([`TaskError::field`]); storage errors carry
 /// their cause. Converts into [`crate::Error`]: validation becomes
 /// [`Error::Configuration`](crate::Error::Configuration) naming the field, storage becomes
-/// [`Error::Queue`](crate::Error::Queue).
+/// [`Error::Queue`](crate::Error::Queue); a conflict becomes a configuration error naming
+/// the field, like validation.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskError {
     /// A task failed validation at enqueue; `field` is one of `priority`, `queue_name`,
-    /// `run_after`, `args`, `task_name`, `max_attempts`, `idempotency_key`.
+    /// `run_after`, `args`, `task_name`, `max_attempts`, `idempotency_key`, `route`.
     #[error("invalid task: `{field}` {reason}")]
     Invalid {
         /// The field at fault.
         field: &'static str,
         /// What is wrong, and the fix where there is one.
+        reason: String,
+    },
+    /// The task clashes with one already stored: its idempotency key (`field`) is taken by a
+    /// task with a different name or different arguments. The same key with the same task
+    /// gets the stored task's id instead.
+    #[error("conflicting task: `{field}` {reason}")]
+    Conflict {
+        /// The field at fault (`idempotency_key`).
+        field: &'static str,
+        /// What clashes, and the fix.
         reason: String,
     },
     /// No task with this name is registered with the worker or backend.
@@ -58,10 +69,11 @@ pub enum TaskError {
 }
 
 impl TaskError {
-    /// The field (or setting) at fault, for validation and configuration errors.
+    /// The field (or setting) at fault, for validation, conflict and configuration errors.
     pub fn field(&self) -> Option<&str> {
         match self {
             TaskError::Invalid { field, .. } => Some(field),
+            TaskError::Conflict { field, .. } => Some(field),
             TaskError::Configuration { field, .. } => Some(field),
             _ => None,
         }
@@ -98,10 +110,12 @@ impl TaskError {
 impl From<TaskError> for crate::Error {
     fn from(err: TaskError) -> Self {
         match err {
-            TaskError::Invalid { field, reason } => crate::Error::Configuration {
-                field: field.to_owned(),
-                reason,
-            },
+            TaskError::Invalid { field, reason } | TaskError::Conflict { field, reason } => {
+                crate::Error::Configuration {
+                    field: field.to_owned(),
+                    reason,
+                }
+            }
             TaskError::Configuration { field, reason } => {
                 crate::Error::Configuration { field, reason }
             }
@@ -120,7 +134,9 @@ impl From<TaskError> for crate::Error {
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<sqlx::Error> for TaskError {
+    /// A storage error naming the database's own message (e.g. `database error: database
+    /// disk image is malformed`). sqlx's messages hold no connection URL.
     fn from(err: sqlx::Error) -> Self {
-        TaskError::storage("database error", err)
+        TaskError::storage(format!("database error: {err}"), err)
     }
 }

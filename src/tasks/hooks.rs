@@ -94,8 +94,12 @@ impl<B: TaskBackend> TaskBackend for WithHooks<B> {
         self.inner.finish(outcomes).await
     }
 
-    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
-        self.inner.rescue_expired(now).await
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
+        self.inner.rescue_expired(now, max_lease_expiries).await
     }
 
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError> {

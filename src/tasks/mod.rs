@@ -7,8 +7,12 @@
 //!   enqueue), [`DummyBackend`] (records, never runs) and `SqliteBackend` (the embedded,
 //!   durable default; feature `sqlite`). [`open`] picks one from a URL.
 //! - [`Worker`]: runs tasks concurrently from several queues with leases and heartbeats,
-//!   fenced completions, retries with backoff, a rescuer for dead workers' tasks, a pruner
-//!   and graceful shutdown.
+//!   fenced completions, retries with backoff (a retry may hand its progress to the next
+//!   attempt, [`TaskFailure::with_args`]), a rescuer for dead workers' tasks, a pruner and
+//!   graceful shutdown. It claims only the tasks its [`Registry`] holds and the routes it
+//!   serves ([`NewTask::route`]). A task whose attempt ended without an outcome (its worker
+//!   crashed or hung) runs alone afterwards, and is failed once that has happened
+//!   [`MAX_LEASE_EXPIRIES`] times.
 //!
 //! ```no_run
 //! use mailroom::tasks::{self, Registry, Task, TaskContext, TaskFailure, Worker};
@@ -56,8 +60,9 @@ pub use backend::postgres::{PLANNER_SETTINGS, PostgresBackend, PostgresOptions};
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::{SqliteBackend, SqliteOptions};
 pub use backend::{
-    Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, MAX_PRIORITY, MIN_PRIORITY,
-    NewTask, Outcome, OutcomeKind, RescueReport, TaskBackend, TransactionalEnqueue, validate,
+    Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, MAX_LEASE_EXPIRIES,
+    MAX_PRIORITY, MIN_PRIORITY, NewTask, Outcome, OutcomeKind, RescueReport, TaskBackend,
+    TransactionalEnqueue, validate,
 };
 pub use error::TaskError;
 pub use hooks::{Hooks, WithHooks};

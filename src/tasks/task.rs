@@ -144,6 +144,8 @@ pub struct TaskFailure {
     pub message: String,
     /// Overrides the retry policy's delay for the next attempt.
     pub retry_after: Option<Duration>,
+    /// Replaces the task's stored arguments (see [`TaskFailure::with_args`]).
+    pub next_args: Option<serde_json::Value>,
 }
 
 impl TaskFailure {
@@ -154,6 +156,7 @@ impl TaskFailure {
             kind: kind.into(),
             message: message.into(),
             retry_after: None,
+            next_args: None,
         }
     }
 
@@ -164,12 +167,33 @@ impl TaskFailure {
             kind: kind.into(),
             message: message.into(),
             retry_after: None,
+            next_args: None,
         }
     }
 
     /// Asks for the next attempt after `delay` instead of the policy's backoff.
     pub fn after(mut self, delay: Duration) -> Self {
         self.retry_after = Some(delay);
+        self
+    }
+
+    /// Carries progress to the next attempt: the task's stored arguments become `args`
+    /// (the JSON form of the task's [`Task::Args`]), so the next attempt receives them
+    /// instead of the arguments it was enqueued with — e.g. only the recipients still to
+    /// deliver to, and those who already accepted. They are stored with this attempt's
+    /// outcome, fenced by its lease like every outcome (a stale attempt stores nothing);
+    /// a failure that ends the task stores them too, so a later manual retry resumes from
+    /// them. `args` that do not decode as the task's `Args` fail the task
+    /// (`invalid_next_args`) instead.
+    ///
+    /// ```
+    /// # use mailroom::tasks::TaskFailure;
+    /// let failure = TaskFailure::retry("deferred", "451 greylisted")
+    ///     .with_args(serde_json::json!({"to": ["b@example.org"], "accepted": ["a@example.org"]}));
+    /// assert!(failure.next_args.is_some());
+    /// ```
+    pub fn with_args(mut self, args: serde_json::Value) -> Self {
+        self.next_args = Some(args);
         self
     }
 
@@ -237,13 +261,33 @@ impl<T: Task> ErasedTask for Erased<T> {
         let args: T::Args = serde_json::from_value(args).map_err(|e| {
             TaskFailure::permanent("invalid_args", format!("arguments do not decode: {e}"))
         })?;
-        let output = self.0.run(ctx, args).await?;
+        let output = match self.0.run(ctx, args).await {
+            Ok(output) => output,
+            Err(failure) => return Err(check_next_args::<T::Args>(failure)),
+        };
         serde_json::to_value(output).map_err(|e| {
             TaskFailure::permanent(
                 "invalid_output",
                 format!("return value does not serialise: {e}"),
             )
         })
+    }
+}
+
+/// A failure whose [`TaskFailure::next_args`] do not decode as the task's arguments would
+/// make every later attempt fail to start: fail the task now, saying why.
+fn check_next_args<A: DeserializeOwned>(failure: TaskFailure) -> TaskFailure {
+    match &failure.next_args {
+        Some(next) => match serde_json::from_value::<A>(next.clone()) {
+            Ok(_) => failure,
+            Err(e) => TaskFailure::permanent(
+                "invalid_next_args",
+                format!(
+                    "the arguments this attempt gave for the next one do not decode: {e} (after: {failure})"
+                ),
+            ),
+        },
+        None => failure,
     }
 }
 

@@ -20,6 +20,15 @@ use super::{
     TaskContext, TaskError, TaskFailure, TaskId,
 };
 
+/// How many claims in a row may fail before a burst worker gives up with the storage error.
+const MAX_BURST_CLAIM_ERRORS: u32 = 5;
+
+/// Under a steady backlog a worker is never idle, and a suspect (a task whose lease expired
+/// before, see [`ClaimRequest::isolated`]) would wait for the backlog to clear: this often,
+/// a busy worker stops claiming until its running tasks have ended and makes an isolated
+/// claim.
+const DRAIN_EVERY: Duration = Duration::from_secs(60);
+
 /// What a worker did before it stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerReport {
@@ -54,6 +63,8 @@ pub struct WorkerBuilder {
     retention: Option<Duration>,
     prune_interval: Duration,
     rescue_interval: Option<Duration>,
+    max_lease_expiries: u32,
+    routes: Option<Vec<String>>,
     hooks: Vec<Arc<dyn Hooks>>,
 }
 
@@ -114,6 +125,28 @@ impl WorkerBuilder {
         self
     }
 
+    /// How many times a task's lease may expire — its attempt ended without an outcome,
+    /// because the worker process died (a crash, an abort, a kill) or hung — before this
+    /// worker's rescuer fails the task, whatever attempts remain (default
+    /// [`MAX_LEASE_EXPIRIES`](super::MAX_LEASE_EXPIRIES), at least 1). Each expiry is a
+    /// `lease_expired` entry in the task's errors; the last one says the task was failed.
+    ///
+    /// A task whose lease expired before is run alone (no other task of this worker runs
+    /// beside it), so a task that crashes its worker process takes other tasks down with it
+    /// once at most, and those count one expiry, not the limit.
+    pub fn max_lease_expiries(mut self, n: u32) -> Self {
+        self.max_lease_expiries = n.max(1);
+        self
+    }
+
+    /// Serve only these routes: claim tasks without a route or with one of these
+    /// ([`NewTask::route`](super::NewTask::route)), e.g. the transports this worker has.
+    /// Default: every route. Either way a worker claims only tasks its registry holds.
+    pub fn routes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, routes: I) -> Self {
+        self.routes = Some(routes.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// This worker's id, recorded with each attempt (default `worker-PID-RANDOM`).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.worker_id = Some(id.into());
@@ -143,6 +176,7 @@ impl WorkerBuilder {
             .rescue_interval
             .unwrap_or_else(|| (self.lease / 2).min(Duration::from_secs(30)))
             .max(Duration::from_millis(10));
+        let task_names = self.registry.names().map(str::to_owned).collect();
         Worker {
             backend: self.backend,
             registry: self.registry,
@@ -157,6 +191,9 @@ impl WorkerBuilder {
             retention: self.retention,
             prune_interval: self.prune_interval,
             rescue_interval: rescue,
+            max_lease_expiries: self.max_lease_expiries,
+            task_names,
+            routes: self.routes,
             hooks: self.hooks,
         }
     }
@@ -178,6 +215,9 @@ pub struct Worker {
     retention: Option<Duration>,
     prune_interval: Duration,
     rescue_interval: Duration,
+    max_lease_expiries: u32,
+    task_names: Vec<String>,
+    routes: Option<Vec<String>>,
     hooks: Vec<Arc<dyn Hooks>>,
 }
 
@@ -204,6 +244,8 @@ impl Worker {
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             prune_interval: Duration::from_secs(300),
             rescue_interval: None,
+            max_lease_expiries: super::MAX_LEASE_EXPIRIES,
+            routes: None,
             hooks: Vec::new(),
         }
     }
@@ -217,6 +259,15 @@ impl Worker {
     /// task is ready and none is running. On shutdown it stops claiming and lets running
     /// tasks finish within the shutdown timeout; any still running then are abandoned — their
     /// leases expire and the rescuer gives them back.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Storage`], naming the cause, when the storage failed the worker: in
+    /// burst mode, when claiming failed several times in a row (an unreadable, read-only,
+    /// full or corrupt database); in any mode, when it had to give up recording outcomes
+    /// (their tasks run again once their leases expire). It stops in the first case and
+    /// returns the error once stopped in the second. [`TaskError::Unsupported`] for a
+    /// backend without workers.
     pub async fn run<F>(self, shutdown: F) -> Result<WorkerReport, TaskError>
     where
         F: Future<Output = ()> + Send,
@@ -249,6 +300,7 @@ impl Worker {
         background.spawn(maintenance::rescuer::run(
             self.backend.clone(),
             self.rescue_interval,
+            self.max_lease_expiries,
             stop_rx.clone(),
         ));
         if let Some(retention) = self.retention {
@@ -274,37 +326,76 @@ impl Worker {
         let mut stopping = false;
         let mut force_claim = true;
         let mut claim_errors = 0u32;
+        let mut storage_failure: Option<TaskError> = None;
+        // A suspect (a task whose lease expired before) runs alone: `isolating` while it
+        // runs, `draining` while the worker lets its running tasks end to make room for an
+        // isolated claim.
+        let mut isolating = false;
+        let mut draining = false;
+        let mut last_isolated = tokio::time::Instant::now();
         loop {
             while let Some(joined) = running.try_join_next() {
                 self.send_outcome(joined, &done_tx);
             }
+            // Nothing running and every outcome recorded: a suspect may run now.
+            let idle = running.is_empty() && lock(&leases).is_empty();
+            if idle {
+                isolating = false;
+            }
+            if !idle && !isolating && last_isolated.elapsed() >= DRAIN_EVERY {
+                draining = true;
+            }
             let free = self.concurrency - running.len();
             // Claim when there is room for a good batch (or on a poll tick) — claiming one
-            // slot at a time under load would cost one write per task.
-            let worth_it =
-                free > 0 && (force_claim || running.is_empty() || free * 4 >= self.concurrency);
+            // slot at a time under load would cost one write per task. An idle worker makes
+            // an isolated claim of one task, which may be a suspect.
+            let worth_it = idle
+                || (!isolating
+                    && !draining
+                    && free > 0
+                    && (force_claim || running.is_empty() || free * 4 >= self.concurrency));
             let mut claimed_any = false;
+            let mut claim_failed = false;
             if worth_it {
                 let req = ClaimRequest {
                     worker_id: self.worker_id.clone(),
                     queues: self.queues.clone(),
-                    limit: free,
+                    limit: if idle { 1 } else { free },
                     lease: self.lease,
                     now: Utc::now(),
+                    isolated: idle,
+                    task_names: Some(self.task_names.clone()),
+                    routes: self.routes.clone(),
                 };
+                if idle {
+                    draining = false;
+                    last_isolated = tokio::time::Instant::now();
+                }
                 match self.backend.claim(&req).await {
                     Ok(tasks) => {
                         claim_errors = 0;
                         claimed_any = !tasks.is_empty();
                         report.claimed += tasks.len() as u64;
                         for task in tasks {
+                            if task.lease_expiries > 0 {
+                                tracing::warn!(id = %task.lease.id, lease_expiries = task.lease_expiries, "running a task whose earlier attempts ended without an outcome, alone");
+                                isolating = true;
+                            }
                             self.spawn(task, &leases, &mut running);
                         }
                     }
                     Err(e) => {
+                        claim_failed = true;
                         claim_errors += 1;
                         tracing::error!(error = %e, "claiming tasks failed");
-                        if self.burst && claim_errors >= 5 {
+                        if self.burst && claim_errors >= MAX_BURST_CLAIM_ERRORS {
+                            storage_failure = Some(TaskError::storage(
+                                format!(
+                                    "claiming tasks failed {claim_errors} times in a row, the last time with: {}",
+                                    cause_text(&e)
+                                ),
+                                e,
+                            ));
                             stopping = true;
                         }
                     }
@@ -314,10 +405,12 @@ impl Worker {
             if stopping {
                 break;
             }
-            if self.burst && !claimed_any && running.is_empty() && worth_it {
+            // Only an isolated claim sees every ready task, suspects included; a failed claim
+            // saw nothing.
+            if self.burst && !claimed_any && !claim_failed && idle && worth_it {
                 break;
             }
-            if claimed_any && running.len() < self.concurrency {
+            if claimed_any && !isolating && running.len() < self.concurrency {
                 continue;
             }
             tokio::select! {
@@ -329,7 +422,7 @@ impl Worker {
                 Some(joined) = running.join_next(), if !running.is_empty() => {
                     self.send_outcome(joined, &done_tx);
                 }
-                () = self.backend.wait_for_tasks(&self.queues, self.poll_interval) => {
+                () = self.backend.wait_for_tasks(&self.queues, self.poll_interval), if running.is_empty() || !(isolating || draining) => {
                     force_claim = true;
                 }
             }
@@ -350,7 +443,7 @@ impl Worker {
             }
         }
         drop(done_tx);
-        let finished = completer.await.unwrap_or_default();
+        let (finished, gave_up) = completer.await.unwrap_or_default();
         let _ = stop_tx.send(true);
         while background.join_next().await.is_some() {}
         report.succeeded = finished.succeeded;
@@ -358,6 +451,9 @@ impl Worker {
         report.failed = finished.failed;
         report.rejected = finished.rejected;
         tracing::info!(?report, "worker stopped");
+        if let Some(e) = storage_failure.or(gave_up) {
+            return Err(e);
+        }
         Ok(report)
     }
 
@@ -452,10 +548,17 @@ impl Worker {
                         .checked_add_signed(delay)
                         .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
                     tracing::warn!(id = %task.lease.id, attempt = task.lease.attempt, error = %failure, %run_after, "task attempt failed; will retry");
-                    OutcomeKind::Retry { error, run_after }
+                    OutcomeKind::Retry {
+                        error,
+                        run_after,
+                        args: failure.next_args,
+                    }
                 } else {
                     tracing::error!(id = %task.lease.id, attempt = task.lease.attempt, error = %failure, "task failed");
-                    OutcomeKind::Failed { error }
+                    OutcomeKind::Failed {
+                        error,
+                        args: failure.next_args,
+                    }
                 }
             }
         };
@@ -471,14 +574,16 @@ impl Worker {
 
 /// Writes outcomes in batches: whatever has arrived since the last write, in one
 /// transaction. A batch that fails is retried; leases stay held (and heartbeated) until
-/// their outcome is written.
+/// their outcome is written. Returns what it recorded and, if it had to give up on a batch,
+/// the storage error saying why.
 async fn completer_loop(
     backend: Arc<dyn TaskBackend>,
     mut rx: mpsc::UnboundedReceiver<(ClaimedTask, Outcome)>,
     leases: Leases,
     hooks: Vec<Arc<dyn Hooks>>,
-) -> WorkerReport {
+) -> (WorkerReport, Option<TaskError>) {
     let mut report = WorkerReport::default();
+    let mut gave_up = None;
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 1000).await > 0 {
         let outcomes: Vec<Outcome> = batch.iter().map(|(_, o)| o.clone()).collect();
@@ -497,6 +602,15 @@ async fn completer_loop(
                     // Give up on this batch: its leases expire and the rescuer runs the
                     // tasks again (at least once, never silently lost).
                     tracing::error!(error = %e, batch = outcomes.len(), "recording task outcomes failed; leaving them to the rescuer");
+                    gave_up = Some(TaskError::storage(
+                        format!(
+                            "recording the outcomes of {} task attempts failed {} times, the last time with: {}; their tasks will run again once their leases expire",
+                            outcomes.len(),
+                            tries + 1,
+                            cause_text(&e)
+                        ),
+                        e,
+                    ));
                     break None;
                 }
             }
@@ -531,7 +645,16 @@ async fn completer_loop(
             }
         }
     }
-    report
+    (report, gave_up)
+}
+
+/// What a storage error says, without the `task storage error:` prefix that the error
+/// wrapping it adds again.
+fn cause_text(e: &TaskError) -> String {
+    match e {
+        TaskError::Storage { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 async fn heartbeat_loop(

@@ -138,7 +138,10 @@ async fn schema_is_chosen_migrated_once_and_versioned() {
     .fetch_all(b.pool())
     .await
     .unwrap();
-    assert_eq!(versions, [PostgresBackend::latest_schema_version()]);
+    assert_eq!(
+        versions,
+        (1..=PostgresBackend::latest_schema_version()).collect::<Vec<_>>()
+    );
     let id = b
         .enqueue(NewTask::new("t", serde_json::json!(1)).queue("mail"))
         .await
@@ -246,12 +249,22 @@ async fn completion_after_takeover_is_rejected() {
         limit: 10,
         lease: Duration::from_secs(5),
         now,
+        // The takeover claims a task whose lease expired: only isolated claims take those.
+        isolated: true,
+        task_names: None,
+        routes: None,
     };
     let slow = b.claim(&req("slow", now)).await.unwrap().remove(0);
     // The slow worker's lease expires; another worker's rescuer gives the task back and a
     // second worker takes it over.
     let later = now + chrono::Duration::seconds(60);
-    assert_eq!(b.rescue_expired(later).await.unwrap().retried, 1);
+    assert_eq!(
+        b.rescue_expired(later, mailroom::tasks::MAX_LEASE_EXPIRIES)
+            .await
+            .unwrap()
+            .retried,
+        1
+    );
     let fast = b.claim(&req("fast", later)).await.unwrap().remove(0);
     assert_eq!(fast.lease.attempt, 2);
     assert!(
@@ -592,4 +605,59 @@ async fn sigkill_mid_run_tasks_are_rescued_by_the_others() {
         held.len()
     );
     schemas.drop_all().await;
+}
+
+/// A port on the loopback interface that nothing listens on (bound, then closed).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn a_refused_connection_fails_naming_the_cause_and_never_the_password() {
+    let port = closed_port();
+    for url in [
+        format!("postgres://u:s3cr3t@127.0.0.1:{port}/x?connect_timeout=5"),
+        format!("postgres://u:s3%63r3t@127.0.0.1:{port}/x"),
+        format!("postgres://u@127.0.0.1:{port}/x?password=s3cr3t"),
+        "postgres://u:s3cr3t@127.0.0.1:1/x".to_owned(),
+    ] {
+        let err = PostgresBackend::connect(&url).await.unwrap_err();
+        let shown = err.to_string();
+        let debug = format!("{err:?}");
+        assert!(
+            shown.to_lowercase().contains("refused"),
+            "{url}: the cause is missing: {shown}"
+        );
+        assert!(shown.contains("127.0.0.1"), "{url}: {shown}");
+        for text in [&shown, &debug] {
+            assert!(
+                !text.contains("s3cr3t"),
+                "{url}: the password leaked: {text}"
+            );
+        }
+        // The same through `tasks::open`, as the command line opens queues.
+        let err = mailroom::tasks::open(&url, &Registry::new())
+            .await
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains("s3cr3t"),
+            "{url}: the password leaked: {shown}"
+        );
+        assert!(shown.to_lowercase().contains("refused"), "{url}: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_at_the_connect_timeout() {
+    // Accepts TCP connections (the kernel's backlog) but never speaks PostgreSQL.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = format!("postgres://u:s3cr3t@127.0.0.1:{port}/x?connect_timeout=1");
+    let err = PostgresBackend::connect(&url).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("connect timeout of 1 s"), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    drop(silent);
 }

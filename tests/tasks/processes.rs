@@ -1,6 +1,7 @@
 //! Crash safety and concurrency with real worker processes (`examples/task_worker.rs`) on
 //! one SQLite file: SIGKILL mid-run loses nothing; several workers never run one attempt
-//! twice; SIGTERM finishes running tasks and exits 0.
+//! twice; SIGTERM finishes running tasks and exits 0; a task that aborts its worker process
+//! is failed after a few crashes and takes no other task down twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -8,7 +9,9 @@ use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use mailroom::tasks::{NewTask, SqliteBackend, SqliteOptions, TaskBackend, TaskId, TaskStatus};
+use mailroom::tasks::{
+    MAX_LEASE_EXPIRIES, NewTask, SqliteBackend, SqliteOptions, TaskBackend, TaskId, TaskStatus,
+};
 
 use super::worker_process::{lines, sigterm, spawn_worker};
 
@@ -186,5 +189,110 @@ async fn several_worker_processes_never_run_one_attempt_twice() {
         let r = backend.get_result(*id).await.unwrap();
         assert_eq!(r.attempts, 1);
         assert_eq!(r.worker_ids.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_aborts_its_worker_is_failed_and_the_others_run_once() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tasks.db");
+    let out = dir.path().join("side-effects.txt");
+    let backend = SqliteBackend::open(SqliteOptions::new(&db)).await.unwrap();
+    // Good tasks first, then the poison: the first worker runs them side by side, and the
+    // poison's abort kills the good ones mid-sleep, before their side effect.
+    let good = enqueue(&backend, 3).await;
+    let poison = backend
+        .enqueue(NewTask::new("abort", serde_json::Value::Null))
+        .await
+        .unwrap();
+    assert_eq!(backend.get_result(poison).await.unwrap().max_attempts, 10);
+    let args = [
+        "--concurrency",
+        "4",
+        "--lease-ms",
+        "2000",
+        "--sleep-ms",
+        "1000",
+    ];
+
+    // Restart the worker each time the poison kills it, until the poison has failed.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(180);
+    let mut crashes = 0;
+    'restarts: loop {
+        let mut child = spawn(&db, &out, &args);
+        let _guard = crate::KillOnDrop(vec![child.id()]);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert_eq!(
+                    status.signal(),
+                    Some(6),
+                    "the worker should have died of the poison's abort: {status}"
+                );
+                crashes += 1;
+                assert!(
+                    crashes <= MAX_LEASE_EXPIRIES,
+                    "the poison crashed {crashes} workers"
+                );
+                continue 'restarts;
+            }
+            let poisoned = backend.get_result(poison).await.unwrap().status == TaskStatus::Failed;
+            let mut all_good = true;
+            for id in &good {
+                all_good &= backend.get_result(*id).await.unwrap().status == TaskStatus::Successful;
+            }
+            if poisoned && all_good {
+                sigterm(&child);
+                let status = child.wait().unwrap();
+                assert!(
+                    status.success(),
+                    "SIGTERM should end the worker with 0: {status}"
+                );
+                break 'restarts;
+            }
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "after {crashes} crashes: poison failed {poisoned}, good tasks done {all_good}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(
+        crashes, MAX_LEASE_EXPIRIES,
+        "one crash per allowed lease expiry"
+    );
+
+    let r = backend.get_result(poison).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Failed, "{r:?}");
+    assert_eq!(r.attempts, MAX_LEASE_EXPIRIES, "{r:?}");
+    assert_eq!(r.errors.len(), MAX_LEASE_EXPIRIES as usize, "{r:?}");
+    assert!(r.errors.iter().all(|e| e.kind == "lease_expired"), "{r:?}");
+    let last = &r.errors[r.errors.len() - 1].message;
+    assert!(
+        last.contains(&format!(
+            "ended without an outcome {MAX_LEASE_EXPIRIES} times"
+        )),
+        "{last}"
+    );
+
+    // The good tasks were killed once beside the poison, then ran alone: each ran its side
+    // effect exactly once and succeeded.
+    let mut runs: BTreeMap<u64, usize> = BTreeMap::new();
+    for (n, _, _) in lines(&out) {
+        *runs.entry(n).or_default() += 1;
+    }
+    assert_eq!(
+        runs,
+        (0..3).map(|n| (n, 1)).collect(),
+        "side effects per good task"
+    );
+    for id in &good {
+        let r = backend.get_result(*id).await.unwrap();
+        assert_eq!(r.status, TaskStatus::Successful, "{r:?}");
+        assert!(
+            r.errors.len() <= 1,
+            "killed beside the poison more than once: {r:?}"
+        );
     }
 }

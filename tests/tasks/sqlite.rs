@@ -47,7 +47,7 @@ async fn open_leaves_the_file_in_wal_mode() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn migrations_apply_once_even_when_opened_concurrently() {
             .fetch_one(&mut conn)
             .await
             .unwrap();
-        assert_eq!(rows, 1, "round {round}");
+        assert_eq!(rows, 2, "round {round}: one row per migration");
         let mode = journal_mode(&mut conn).await;
         assert_eq!(mode, "wal", "round {round}");
     }
@@ -385,7 +385,10 @@ async fn shutdown_deadline_abandons_tasks_to_the_rescuer() {
     assert_eq!(r.status, TaskStatus::Running);
     assert!(r.errors.is_empty());
     let rescued = backend
-        .rescue_expired(chrono::Utc::now() + chrono::Duration::hours(1))
+        .rescue_expired(
+            chrono::Utc::now() + chrono::Duration::hours(1),
+            mailroom::tasks::MAX_LEASE_EXPIRIES,
+        )
         .await
         .unwrap();
     assert_eq!(rescued.retried, 1);
@@ -513,4 +516,197 @@ async fn hooks_see_the_life_of_tasks_and_panics_become_failures() {
     assert_eq!(r.status, TaskStatus::Failed);
     assert_eq!(r.errors[0].kind, "panic");
     assert_eq!(r.errors[0].message, "boom");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
+    let (_dir, backend) = fresh().await;
+    let path = backend.path().to_path_buf();
+    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    backend
+        .enqueue(NewTask::new("double", json!(1)))
+        .await
+        .unwrap();
+    // Corrupt the file under the open backend, as a disk fault would: the table's pages
+    // are now past the end of the file (SQLite's own corruption, SQLITE_CORRUPT).
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let version: i64 = sqlx::query_scalar("PRAGMA schema_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "PRAGMA writable_schema = ON; \
+         UPDATE sqlite_schema SET rootpage = 100000 WHERE tbl_name = 'mailroom_tasks'; \
+         PRAGMA schema_version = {}; PRAGMA writable_schema = OFF;",
+        version + 1
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let result = Worker::builder(backend, Registry::new().with(Double))
+        .burst(true)
+        .poll_interval(Duration::from_millis(5))
+        .retention(None)
+        .build()
+        .run(std::future::pending())
+        .await;
+    let err = result.expect_err("a burst worker whose claims fail must not report success");
+    assert!(matches!(err, TaskError::Storage { .. }), "{err:?}");
+    let shown = err.to_string();
+    eprintln!("{shown}");
+    assert!(shown.contains("claiming tasks failed"), "{shown}");
+    // The cause is named, not just "database error".
+    assert!(
+        shown.contains("not a database") || shown.contains("malformed"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn migration_2_counts_the_lease_expiries_already_in_the_errors() {
+    // A version-1 file with a task whose lease expired twice (and one retried error).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!("../../migrations/sqlite/0001_tasks.sql"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE mailroom_schema_version (version INTEGER NOT NULL); \
+         INSERT INTO mailroom_schema_version (version) VALUES (1);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let id = TaskId::new();
+    let at = "2026-01-01T00:00:00Z";
+    let errors = json!([
+        {"attempt": 1, "kind": "lease_expired", "message": "m", "worker_id": "w", "at": at},
+        {"attempt": 2, "kind": "transient", "message": "m", "worker_id": "w", "at": at},
+        {"attempt": 3, "kind": "lease_expired", "message": "m", "worker_id": "w", "at": at},
+    ]);
+    sqlx::query(
+        "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, \
+         run_after, attempt, max_attempts, errors) VALUES (?, 'noop', 'default', 0, '1', 'READY', 0, 0, 3, 10, ?)",
+    )
+    .bind(id.0)
+    .bind(errors.to_string())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let backend = SqliteBackend::open(SqliteOptions::new(&path))
+        .await
+        .unwrap();
+    let req = |isolated| mailroom::tasks::ClaimRequest {
+        worker_id: "w".into(),
+        queues: vec!["default".into()],
+        limit: 1,
+        lease: Duration::from_secs(30),
+        now: chrono::Utc::now(),
+        isolated,
+        task_names: None,
+        routes: None,
+    };
+    assert!(
+        backend.claim(&req(false)).await.unwrap().is_empty(),
+        "a task with expiries is a suspect after the migration"
+    );
+    let claimed = backend.claim(&req(true)).await.unwrap().remove(0);
+    assert_eq!((claimed.lease.id, claimed.lease_expiries), (id, 2));
+    // One more expiry reaches the limit of 3.
+    let report = backend
+        .rescue_expired(
+            chrono::Utc::now() + chrono::Duration::hours(1),
+            tasks::MAX_LEASE_EXPIRIES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+}
+
+/// The SQLite backend, except that recording outcomes always fails (a fault injected where
+/// a full disk would fail the completer's writes but not the claims before them).
+#[derive(Debug)]
+struct FinishFails(SqliteBackend);
+
+#[async_trait]
+impl TaskBackend for FinishFails {
+    fn name(&self) -> &'static str {
+        "finish-fails"
+    }
+    fn capabilities(&self) -> tasks::Capabilities {
+        self.0.capabilities()
+    }
+    fn queues(&self) -> &[String] {
+        self.0.queues()
+    }
+    async fn enqueue_many(&self, t: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
+        self.0.enqueue_many(t).await
+    }
+    async fn get_result(&self, id: TaskId) -> Result<tasks::TaskResult, TaskError> {
+        self.0.get_result(id).await
+    }
+    async fn claim(&self, req: &tasks::ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
+        self.0.claim(req).await
+    }
+    async fn heartbeat(
+        &self,
+        leases: &[tasks::Lease],
+        lease: Duration,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<bool>, TaskError> {
+        self.0.heartbeat(leases, lease, now).await
+    }
+    async fn finish(&self, _outcomes: &[tasks::Outcome]) -> Result<Vec<bool>, TaskError> {
+        Err(TaskError::storage(
+            "database or disk is full",
+            std::io::Error::other("ENOSPC"),
+        ))
+    }
+    async fn rescue_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        max: u32,
+    ) -> Result<tasks::RescueReport, TaskError> {
+        self.0.rescue_expired(now, max).await
+    }
+    async fn prune(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, TaskError> {
+        self.0.prune(before).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_outcomes_cannot_be_recorded_returns_the_storage_error() {
+    let (_dir, backend) = fresh().await;
+    let backend: Arc<dyn TaskBackend> = Arc::new(FinishFails(backend));
+    let id = backend
+        .enqueue(Double::new_task(&21).unwrap())
+        .await
+        .unwrap();
+    // The completer retries with backoff (about 20 s in all) before it gives up.
+    let result = Worker::builder(backend.clone(), Registry::new().with(Double))
+        .burst(true)
+        .poll_interval(Duration::from_millis(5))
+        .retention(None)
+        .build()
+        .run(std::future::pending())
+        .await;
+    let err = result.expect_err("a worker that lost outcomes must not report success");
+    assert!(matches!(err, TaskError::Storage { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains("recording the outcomes"), "{shown}");
+    assert!(shown.contains("disk is full"), "{shown}");
+    // Nothing was recorded: the attempt stays leased, for the rescuer to run again.
+    assert_eq!(
+        backend.get_result(id).await.unwrap().status,
+        TaskStatus::Running
+    );
 }

@@ -99,19 +99,24 @@ impl TaskBackend for DummyBackend {
         let now = Utc::now();
         let mut results = self.lock();
         let mut ids = Vec::with_capacity(tasks.len());
+        // All or nothing: the batch joins the store only once every task is checked.
+        let mut added: Vec<TaskResult> = Vec::new();
         for task in tasks {
             if let Some(key) = &task.idempotency_key
                 && let Some(existing) = results
                     .iter()
+                    .chain(added.iter())
                     .find(|r| r.idempotency_key.as_deref() == Some(key))
             {
-                ids.push(existing.id);
+                let stored = (existing.id, existing.task_name.as_str(), &existing.args);
+                ids.push(super::same_keyed_task(key, stored, &task)?);
                 continue;
             }
             let id = TaskId::new();
-            results.push(ready_result(id, task, now));
+            added.push(ready_result(id, task, now));
             ids.push(id);
         }
+        results.extend(added);
         Ok(ids)
     }
 
@@ -140,7 +145,11 @@ impl TaskBackend for DummyBackend {
         Ok(vec![false; outcomes.len()])
     }
 
-    async fn rescue_expired(&self, _now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        _now: DateTime<Utc>,
+        _max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         Ok(RescueReport::default())
     }
 

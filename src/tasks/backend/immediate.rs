@@ -47,13 +47,15 @@ impl ImmediateBackend {
     }
 
     async fn run_one(&self, task: NewTask) -> Result<TaskId, TaskError> {
-        if let Some(key) = &task.idempotency_key
-            && let Some(existing) = self
+        if let Some(key) = &task.idempotency_key {
+            let existing = self
                 .lock()
                 .iter()
                 .find(|r| r.idempotency_key.as_deref() == Some(key))
-        {
-            return Ok(existing.id);
+                .map(|r| (r.id, r.task_name.clone(), r.args.clone()));
+            if let Some((id, name, args)) = existing {
+                return super::same_keyed_task(key, (id, &name, &args), &task);
+            }
         }
         let runner = self
             .registry
@@ -157,7 +159,11 @@ impl TaskBackend for ImmediateBackend {
         Ok(vec![false; outcomes.len()])
     }
 
-    async fn rescue_expired(&self, _now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        _now: DateTime<Utc>,
+        _max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         Ok(RescueReport::default())
     }
 

@@ -35,7 +35,10 @@ use super::{
 use crate::tasks::{AttemptError, TaskError, TaskId, TaskResult, TaskStatus};
 
 /// The schema migrations, in order; `{schema}` stands for the quoted schema name.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_tasks.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_tasks.sql"),
+    include_str!("../../../migrations/postgres/0002_lease_expiries.sql"),
+];
 
 /// Rows per `INSERT … UNNEST` statement.
 const INSERT_CHUNK: usize = 10_000;
@@ -62,7 +65,13 @@ pub struct PostgresOptions {
     /// tasks run again (at least once, as after a worker crash), possibly under the same
     /// attempt number. Worker crashes are unaffected.
     pub synchronous_worker_commits: bool,
+    /// How long opening the backend waits for the database to accept a connection before it
+    /// fails with the cause (default 10 s; URL parameter `connect_timeout=SECONDS`).
+    pub connect_timeout: Duration,
 }
+
+/// The default of [`PostgresOptions::connect_timeout`].
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl fmt::Debug for PostgresOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,20 +84,84 @@ impl fmt::Debug for PostgresOptions {
                 "synchronous_worker_commits",
                 &self.synchronous_worker_commits,
             )
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with any password (in the user info or a `password=` parameter) replaced by
+/// `***`.
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
             }
+            if u.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" { "***".into() } else { v };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
         Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+/// The passwords `url` holds (user info, raw and decoded, and `password=` parameters).
+fn secrets(url: &str) -> Vec<String> {
+    let Ok(u) = url::Url::parse(url) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(p) = u.password() {
+        out.push(p.to_owned());
+        if let Some(decoded) = percent_decode(p) {
+            out.push(decoded);
+        }
+    }
+    out.extend(
+        u.query_pairs()
+            .filter(|(k, _)| k == "password")
+            .map(|(_, v)| v.into_owned()),
+    );
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+/// Percent-decodes `s` (a URL's user info), through the `url` crate's form decoder with
+/// `+` kept as itself.
+fn percent_decode(s: &str) -> Option<String> {
+    let field = format!("p={}", s.replace('+', "%2B"));
+    url::form_urlencoded::parse(field.as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A storage error for a failure about the database at `url`: the cause's text joins the
+/// message, and any password of `url` is masked in both; the cause is kept as the source
+/// only when its debug form holds no password.
+fn connection_error(message: String, url: &str, cause: sqlx::Error) -> TaskError {
+    let secrets = secrets(url);
+    let mask = |text: String| {
+        secrets
+            .iter()
+            .fold(text, |t, secret| t.replace(secret.as_str(), "***"))
+    };
+    let message = mask(format!("{message}: {cause}"));
+    let debug = format!("{cause:?}");
+    if secrets.iter().any(|p| debug.contains(p.as_str())) {
+        TaskError::Storage {
+            message,
+            source: None,
+        }
+    } else {
+        TaskError::storage(message, cause)
     }
 }
 
@@ -123,7 +196,15 @@ impl PostgresOptions {
             queues: vec![DEFAULT_QUEUE.to_owned()],
             max_connections: 10,
             synchronous_worker_commits: false,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Sets how long opening waits for the database to accept a connection (see
+    /// [`PostgresOptions::connect_timeout`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// Sets whether worker bookkeeping commits wait for disk (see
@@ -152,8 +233,8 @@ impl PostgresOptions {
     }
 
     /// Parses `postgres://user[:password]@host[:port]/db[?schema=NAME][&queues=a,b]
-    /// [&synchronous_worker_commits=true]` (also `postgresql://`); other parameters (e.g.
-    /// `sslmode`) go to the driver.
+    /// [&synchronous_worker_commits=true][&connect_timeout=SECONDS]` (also
+    /// `postgresql://`); other parameters (e.g. `sslmode`) go to the driver.
     pub fn from_url(url: &str) -> Result<Self, TaskError> {
         let mut parsed = url::Url::parse(url).map_err(|e| {
             TaskError::configuration(
@@ -199,6 +280,15 @@ impl PostgresOptions {
                         }
                     }
                 }
+                "connect_timeout" => {
+                    let secs: u64 = v.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                        TaskError::configuration(
+                            "connect_timeout",
+                            format!("is `{v}`; use a whole number of seconds, at least 1"),
+                        )
+                    })?;
+                    options.connect_timeout = Duration::from_secs(secs);
+                }
                 _ => rest.push((k.into_owned(), v.into_owned())),
             }
         }
@@ -242,17 +332,17 @@ impl Sql {
         Sql {
             insert: format!(
                 "WITH ins AS (\
-                   INSERT INTO {t} (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key) \
-                   SELECT u.id, u.task_name, u.queue_name, u.priority, u.args::json, 'READY', $9, u.run_after, u.max_attempts, u.idempotency_key \
-                   FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[]) \
-                     WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, ord) \
+                   INSERT INTO {t} (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) \
+                   SELECT u.id, u.task_name, u.queue_name, u.priority, u.args::json, 'READY', $9, u.run_after, u.max_attempts, u.idempotency_key, u.route \
+                   FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[], $11::text[]) \
+                     WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, route, ord) \
                    ORDER BY u.ord \
                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING queue_name) \
                  SELECT n.inserted, CASE WHEN n.inserted > 0 THEN pg_notify($10, n.queues) END::text AS notified \
                  FROM (SELECT count(*) AS inserted, string_agg(DISTINCT queue_name, ',') AS queues FROM ins) n"
             ),
             keyed_ids: format!(
-                "SELECT idempotency_key, id FROM {t} WHERE idempotency_key = ANY($1::text[])"
+                "SELECT idempotency_key, id, task_name, COALESCE(enqueued_args, args) FROM {t} WHERE idempotency_key = ANY($1::text[])"
             ),
             get: format!(
                 "SELECT id, task_name, queue_name, priority, args, status, enqueued_at, run_after, started_at, \
@@ -263,6 +353,9 @@ impl Sql {
                 "WITH {cfg}, ready AS (\
                    SELECT seq FROM {t} \
                    WHERE status = 'READY' AND run_after <= $1 AND queue_name = ANY($2::text[]) \
+                     AND ($6::bool OR lease_expiries = 0) \
+                     AND ($7::text[] IS NULL OR task_name = ANY($7::text[])) \
+                     AND ($8::text[] IS NULL OR route IS NULL OR route = ANY($8::text[])) \
                    ORDER BY priority DESC, run_after, seq \
                    LIMIT $3 \
                    FOR UPDATE SKIP LOCKED) \
@@ -271,7 +364,7 @@ impl Sql {
                    worker_ids = array_append(t.worker_ids, $4) \
                  FROM ready, cfg WHERE t.seq = ready.seq \
                  RETURNING t.seq, t.id, t.task_name, t.queue_name, t.priority, t.args, t.attempt, t.max_attempts, \
-                   t.enqueued_at, t.run_after"
+                   t.enqueued_at, t.run_after, t.lease_expiries"
             ),
             // Rows are locked in `seq` order (here, in `finish` and nowhere else without
             // SKIP LOCKED), so a worker's heartbeat and completion batches cannot deadlock.
@@ -287,9 +380,9 @@ impl Sql {
             ),
             finish: format!(
                 "WITH {cfg}, locked AS (\
-                   SELECT t.seq, o.worker_id, o.attempt, o.kind, o.at, o.value, o.error, o.run_after FROM {t} t \
-                   JOIN UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[]) \
-                     AS o(id, worker_id, attempt, kind, at, value, error, run_after) \
+                   SELECT t.seq, o.worker_id, o.attempt, o.kind, o.at, o.value, o.error, o.run_after, o.args FROM {t} t \
+                   JOIN UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[], $9::text[]) \
+                     AS o(id, worker_id, attempt, kind, at, value, error, run_after, args) \
                      ON t.id = o.id AND t.worker_id = o.worker_id AND t.attempt = o.attempt \
                    WHERE t.status = 'RUNNING' ORDER BY t.seq FOR UPDATE OF t) \
                  UPDATE {t} t SET \
@@ -297,6 +390,8 @@ impl Sql {
                    finished_at = CASE WHEN o.kind = 'retry' THEN t.finished_at ELSE o.at END, \
                    return_value = CASE WHEN o.kind = 'ok' THEN o.value::json ELSE t.return_value END, \
                    run_after = CASE WHEN o.kind = 'retry' THEN o.run_after ELSE t.run_after END, \
+                   enqueued_args = CASE WHEN o.args IS NULL THEN t.enqueued_args ELSE COALESCE(t.enqueued_args, t.args) END, \
+                   args = CASE WHEN o.args IS NULL THEN t.args ELSE o.args::json END, \
                    errors = CASE WHEN o.kind = 'ok' THEN t.errors ELSE t.errors || jsonb_build_array(o.error::jsonb) END, \
                    worker_id = CASE WHEN o.kind = 'retry' THEN NULL ELSE t.worker_id END, \
                    lease_expires_at = NULL \
@@ -310,12 +405,13 @@ impl Sql {
                    SELECT seq FROM {t} WHERE status = 'RUNNING' AND lease_expires_at < $1 \
                    FOR UPDATE SKIP LOCKED) \
                  UPDATE {t} t SET \
-                   status = CASE WHEN t.attempt >= t.max_attempts THEN 'FAILED' ELSE 'READY' END, \
-                   finished_at = CASE WHEN t.attempt >= t.max_attempts THEN $1 ELSE NULL END, \
-                   run_after = CASE WHEN t.attempt >= t.max_attempts THEN t.run_after ELSE $1 END, \
+                   status = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN 'FAILED' ELSE 'READY' END, \
+                   finished_at = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN $1 ELSE NULL END, \
+                   run_after = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN t.run_after ELSE $1 END, \
                    errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempt, 'kind', 'lease_expired', \
-                     'message', 'the worker stopped renewing its lease (it died or hung); the lease expired', \
+                     'message', CASE WHEN t.lease_expiries + 1 >= $3 THEN $5::text ELSE $4::text END, \
                      'worker_id', t.worker_id, 'at', $2::text)), \
+                   lease_expiries = t.lease_expiries + 1, \
                    worker_id = NULL, lease_expires_at = NULL \
                  FROM expired, cfg WHERE t.seq = expired.seq RETURNING t.status"
             ),
@@ -440,23 +536,43 @@ impl PostgresBackend {
         }
         let connect = PgConnectOptions::from_str(&options.url)
             .map_err(|e| {
-                TaskError::storage(
+                connection_error(
                     format!("`{}` is not a usable PostgreSQL URL", redact(&options.url)),
+                    &options.url,
                     e,
                 )
             })?
             .options(PLANNER_SETTINGS);
+        // One connection first, within the connect timeout: a pool would retry a refused
+        // connection until its acquire timeout and then report only that it timed out.
+        let unreachable = |cause: sqlx::Error| {
+            connection_error(
+                format!("cannot connect to PostgreSQL at {}", redact(&options.url)),
+                &options.url,
+                cause,
+            )
+        };
+        let timeout = options.connect_timeout;
+        let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&connect))
+            .await
+            .map_err(|_| {
+                TaskError::Storage {
+                    message: format!(
+                        "cannot connect to PostgreSQL at {}: no connection within the connect timeout of {} s; check the host and port, or raise `connect_timeout`",
+                        redact(&options.url),
+                        timeout.as_secs_f64()
+                    ),
+                    source: None,
+                }
+            })?
+            .map_err(unreachable)?;
+        probe.close().await.map_err(unreachable)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(60).max(timeout))
             .connect_with(connect)
             .await
-            .map_err(|e| {
-                TaskError::storage(
-                    format!("cannot connect to PostgreSQL at {}", redact(&options.url)),
-                    e,
-                )
-            })?;
+            .map_err(unreachable)?;
         Self::with_pool(
             pool,
             &options.schema,
@@ -602,6 +718,7 @@ impl PostgresBackend {
             let mut run_after = Vec::with_capacity(n);
             let mut max_attempts = Vec::with_capacity(n);
             let mut key = Vec::with_capacity(n);
+            let mut route = Vec::with_capacity(n);
             for task in chunk {
                 let tid = TaskId::new();
                 ids.push(tid);
@@ -615,6 +732,7 @@ impl PostgresBackend {
                 run_after.push(task.run_after.unwrap_or(now));
                 max_attempts.push(to_i32(task.max_attempts));
                 key.push(task.idempotency_key.as_deref());
+                route.push(task.route.as_deref());
                 if let Some(k) = &task.idempotency_key {
                     keys.push(k.clone());
                 }
@@ -630,25 +748,30 @@ impl PostgresBackend {
                 .bind(key)
                 .bind(now)
                 .bind(&self.inner.sql.channel)
+                .bind(route)
                 .execute(&mut *conn)
                 .await?;
         }
         if !keys.is_empty() {
             // Keyed tasks get the stored task's id, whether this call or an earlier one
-            // stored it (a unique index decided which).
-            let stored: HashMap<String, Uuid> = sqlx::query_as(&self.inner.sql.keyed_ids)
-                .bind(&keys)
-                .fetch_all(&mut *conn)
-                .await?
+            // stored it (a unique index decided which) — if they are the same task.
+            let rows: Vec<(String, Uuid, String, serde_json::Value)> =
+                sqlx::query_as(&self.inner.sql.keyed_ids)
+                    .bind(&keys)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let stored: HashMap<String, (Uuid, String, serde_json::Value)> = rows
                 .into_iter()
+                .map(|(k, id, name, args)| (k, (id, name, args)))
                 .collect();
             for (task, id) in tasks.iter().zip(ids.iter_mut()) {
                 if let Some(k) = &task.idempotency_key {
-                    let stored = stored.get(k).ok_or_else(|| TaskError::Storage {
-                        message: format!("the task with idempotency key `{k}` vanished"),
-                        source: None,
-                    })?;
-                    *id = TaskId(*stored);
+                    let (stored_id, name, args) =
+                        stored.get(k).ok_or_else(|| TaskError::Storage {
+                            message: format!("the task with idempotency key `{k}` vanished"),
+                            source: None,
+                        })?;
+                    *id = super::same_keyed_task(k, (TaskId(*stored_id), name, args), task)?;
                 }
             }
         }
@@ -760,8 +883,10 @@ impl TaskBackend for PostgresBackend {
             return Ok(Vec::new());
         }
         let mut conn = self.inner.pool.acquire().await?;
-        if tasks.len() <= INSERT_CHUNK {
-            // One statement: atomic on its own.
+        let keyed = tasks.iter().any(|t| t.idempotency_key.is_some());
+        if tasks.len() <= INSERT_CHUNK && !keyed {
+            // One statement: atomic on its own. (Keyed tasks are checked against the stored
+            // ones after the insert, so a conflict must be able to roll it back.)
             self.insert(&mut conn, tasks).await
         } else {
             let mut tx = conn.begin().await?;
@@ -781,7 +906,10 @@ impl TaskBackend for PostgresBackend {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        if req.limit == 0 || req.queues.is_empty() {
+        if req.limit == 0
+            || req.queues.is_empty()
+            || req.task_names.as_ref().is_some_and(Vec::is_empty)
+        {
             return Ok(Vec::new());
         }
         // A claiming process will wait for work: LISTEN from now on.
@@ -795,6 +923,9 @@ impl TaskBackend for PostgresBackend {
             .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
             .bind(&req.worker_id)
             .bind(expires)
+            .bind(req.isolated)
+            .bind(&req.task_names)
+            .bind(&req.routes)
             .fetch_all(&self.inner.pool)
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -816,6 +947,7 @@ impl TaskBackend for PostgresBackend {
                     enqueued_at: row.try_get("enqueued_at")?,
                     run_after: row.try_get("run_after")?,
                     lease_expires_at: expires,
+                    lease_expiries: to_u32(row.try_get("lease_expiries")?, "lease_expiries")?,
                 },
             ));
         }
@@ -866,6 +998,15 @@ impl TaskBackend for PostgresBackend {
         let mut value: Vec<Option<String>> = Vec::with_capacity(n);
         let mut error: Vec<Option<String>> = Vec::with_capacity(n);
         let mut run_after: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
+        let mut next_args: Vec<Option<String>> = Vec::with_capacity(n);
+        let args_json = |args: &Option<serde_json::Value>| {
+            args.as_ref()
+                .map(|a| {
+                    serde_json::to_string(a)
+                        .map_err(|e| TaskError::storage("cannot serialise arguments", e))
+                })
+                .transpose()
+        };
         for o in outcomes {
             wanted.push((
                 o.lease.id.0,
@@ -881,21 +1022,25 @@ impl TaskBackend for PostgresBackend {
                     })?));
                     error.push(None);
                     run_after.push(None);
+                    next_args.push(None);
                 }
                 OutcomeKind::Retry {
                     error: e,
                     run_after: r,
+                    args,
                 } => {
                     kind.push("retry");
                     value.push(None);
                     error.push(Some(error_json(e)?));
                     run_after.push(Some(*r));
+                    next_args.push(args_json(args)?);
                 }
-                OutcomeKind::Failed { error: e } => {
+                OutcomeKind::Failed { error: e, args } => {
                     kind.push("failed");
                     value.push(None);
                     error.push(Some(error_json(e)?));
                     run_after.push(None);
+                    next_args.push(args_json(args)?);
                 }
             }
         }
@@ -908,18 +1053,27 @@ impl TaskBackend for PostgresBackend {
             .bind(value)
             .bind(error)
             .bind(run_after)
+            .bind(next_args)
             .fetch_all(&self.inner.pool)
             .await?;
         Ok(applied(&wanted, returned))
     }
 
-    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         let at = serde_json::to_value(now)
             .map_err(|e| TaskError::storage("cannot serialise a time", e))?;
         let at = at.as_str().unwrap_or_default().to_owned();
+        let limit = max_lease_expiries.max(1);
         let statuses: Vec<String> = sqlx::query_scalar(&self.inner.sql.rescue)
             .bind(now)
             .bind(at)
+            .bind(to_i32(limit))
+            .bind(super::LEASE_EXPIRED)
+            .bind(super::lease_expired_too_often(limit))
             .fetch_all(&self.inner.pool)
             .await?;
         let failed = statuses.iter().filter(|s| *s == "FAILED").count() as u64;
@@ -1008,6 +1162,36 @@ mod tests {
     }
 
     #[test]
+    fn connect_timeout_is_a_url_parameter_in_seconds() {
+        let o = PostgresOptions::from_url("postgres://u@db/app").unwrap();
+        assert_eq!(o.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        let o = PostgresOptions::from_url("postgres://u@db/app?connect_timeout=5&sslmode=disable")
+            .unwrap();
+        assert_eq!(o.connect_timeout, Duration::from_secs(5));
+        assert_eq!(o.url, "postgres://u@db/app?sslmode=disable");
+        for bad in ["0", "-1", "soon", "1.5", ""] {
+            let e =
+                PostgresOptions::from_url(&format!("postgres://u@db/app?connect_timeout={bad}"))
+                    .unwrap_err();
+            assert_eq!(e.field(), Some("connect_timeout"), "{bad}: {e}");
+        }
+        let o = PostgresOptions::new("postgres://u@db/app").connect_timeout(Duration::from_secs(2));
+        assert_eq!(o.connect_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn passwords_are_masked_in_user_info_and_parameters() {
+        let url = "postgres://u:s3%63r3t@h/d?password=p4ss&sslmode=disable";
+        let shown = redact(url);
+        assert!(!shown.contains("s3") && !shown.contains("p4ss"), "{shown}");
+        assert!(shown.contains("sslmode=disable"), "{shown}");
+        let mut found = secrets(url);
+        found.sort();
+        assert_eq!(found, ["p4ss", "s3%63r3t", "s3cr3t"]);
+        assert_eq!(percent_decode("a+b%2B%20").as_deref(), Some("a+b+ "));
+    }
+
+    #[test]
     fn bad_schema_names_are_refused() {
         for bad in ["", "1abc", "Upper", "a-b", "a\"b", &"x".repeat(64)] {
             let e =
@@ -1050,6 +1234,9 @@ mod plan_tests {
                 .bind(32_i64)
                 .bind("w")
                 .bind(now)
+                .bind(false)
+                .bind(Some(vec!["noop".to_owned()]))
+                .bind(Some(vec!["smtp".to_owned()]))
                 .fetch_one(pool)
                 .await
                 .unwrap();

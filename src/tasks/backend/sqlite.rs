@@ -26,7 +26,10 @@ use super::{
 use crate::tasks::{AttemptError, TaskError, TaskId, TaskResult, TaskStatus};
 
 /// The schema migrations, in order; `schema_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_tasks.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_tasks.sql"),
+    include_str!("../../../migrations/sqlite/0002_lease_expiries.sql"),
+];
 
 /// Rows per multi-row `INSERT` (9 parameters each, well under SQLite's 32766 limit).
 const INSERT_CHUNK: usize = 1000;
@@ -355,8 +358,8 @@ async fn insert_tasks(
         let args = serde_json::to_string(&task.args)
             .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}")))?;
         let done = sqlx::query(
-            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key) \
-             VALUES (?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) \
+             VALUES (?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(id.0)
         .bind(&task.task_name)
@@ -367,22 +370,31 @@ async fn insert_tasks(
         .bind(task.run_after.map_or(now_us, micros))
         .bind(i64::from(task.max_attempts))
         .bind(&task.idempotency_key)
+        .bind(&task.route)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 1 {
             ids[i] = Some(id);
         } else {
-            let existing: Uuid =
-                sqlx::query_scalar("SELECT id FROM mailroom_tasks WHERE idempotency_key = ?")
-                    .bind(&task.idempotency_key)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            ids[i] = Some(TaskId(existing));
+            let (existing, name, stored_args): (Uuid, String, String) = sqlx::query_as(
+                "SELECT id, task_name, COALESCE(enqueued_args, args) FROM mailroom_tasks WHERE idempotency_key = ?",
+            )
+            .bind(&task.idempotency_key)
+            .fetch_one(&mut *conn)
+            .await?;
+            let stored_args: serde_json::Value =
+                serde_json::from_str(&stored_args).map_err(|e| corrupt("args", e))?;
+            let key = task.idempotency_key.as_deref().unwrap_or_default();
+            ids[i] = Some(super::same_keyed_task(
+                key,
+                (TaskId(existing), &name, &stored_args),
+                &task,
+            )?);
         }
     }
     for chunk in plain.chunks(INSERT_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts) ",
+            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, route) ",
         );
         let mut rows = Vec::with_capacity(chunk.len());
         for (i, task) in chunk {
@@ -401,7 +413,8 @@ async fn insert_tasks(
                 .push("'READY'")
                 .push_bind(now_us)
                 .push_bind(task.run_after.map_or(now_us, micros))
-                .push_bind(i64::from(task.max_attempts));
+                .push_bind(i64::from(task.max_attempts))
+                .push_bind(task.route.clone());
         });
         qb.build().execute(&mut *conn).await?;
     }
@@ -448,6 +461,10 @@ fn result_from_row(row: &SqliteRow) -> Result<TaskResult, TaskError> {
 
 fn error_json(error: &AttemptError) -> Result<String, TaskError> {
     serde_json::to_string(error).map_err(|e| TaskError::storage("cannot serialise an error", e))
+}
+
+fn args_json(value: &serde_json::Value) -> Result<String, TaskError> {
+    serde_json::to_string(value).map_err(|e| TaskError::storage("cannot serialise arguments", e))
 }
 
 fn return_json(value: &serde_json::Value) -> Result<String, TaskError> {
@@ -535,7 +552,10 @@ impl TaskBackend for SqliteBackend {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        if req.limit == 0 || req.queues.is_empty() {
+        if req.limit == 0
+            || req.queues.is_empty()
+            || req.task_names.as_ref().is_some_and(Vec::is_empty)
+        {
             return Ok(Vec::new());
         }
         let now = micros(req.now);
@@ -568,14 +588,37 @@ impl TaskBackend for SqliteBackend {
             )
             .push_bind(q)
             .push(" AND run_after <= ")
-            .push_bind(now)
-            .push(" ORDER BY priority DESC, run_after, seq LIMIT ")
-            .push_bind(limit)
-            .push(")");
+            .push_bind(now);
+            if !req.isolated {
+                qb.push(" AND lease_expiries = 0");
+            }
+            if let Some(names) = &req.task_names {
+                qb.push(" AND task_name IN (");
+                let mut list = qb.separated(", ");
+                for name in names {
+                    list.push_bind(name);
+                }
+                qb.push(")");
+            }
+            if let Some(routes) = &req.routes {
+                qb.push(" AND (route IS NULL");
+                if !routes.is_empty() {
+                    qb.push(" OR route IN (");
+                    let mut list = qb.separated(", ");
+                    for route in routes {
+                        list.push_bind(route);
+                    }
+                    qb.push(")");
+                }
+                qb.push(")");
+            }
+            qb.push(" ORDER BY priority DESC, run_after, seq LIMIT ")
+                .push_bind(limit)
+                .push(")");
         }
         qb.push(") ORDER BY priority DESC, run_after, seq LIMIT ")
             .push_bind(limit)
-            .push(") RETURNING seq, id, task_name, queue_name, priority, args, attempt, max_attempts, enqueued_at, run_after");
+            .push(") RETURNING seq, id, task_name, queue_name, priority, args, attempt, max_attempts, enqueued_at, run_after, lease_expiries");
         let rows = qb.build().fetch_all(&self.writer).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
@@ -598,6 +641,7 @@ impl TaskBackend for SqliteBackend {
                     enqueued_at: from_micros(row.try_get("enqueued_at")?)?,
                     run_after: from_micros(row.try_get("run_after")?)?,
                     lease_expires_at: expires,
+                    lease_expiries: to_u32(row.try_get("lease_expiries")?, "lease_expiries")?,
                 },
             ));
         }
@@ -665,18 +709,30 @@ impl TaskBackend for SqliteBackend {
                     successes.push((i, return_json(return_value)?));
                     continue;
                 }
-                OutcomeKind::Retry { error, run_after } => sqlx::query(
+                OutcomeKind::Retry {
+                    error,
+                    run_after,
+                    args,
+                } => sqlx::query(
                     "UPDATE mailroom_tasks SET status = 'READY', run_after = ?, errors = json_insert(errors, '$[#]', json(?)), \
-                     worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
+                     enqueued_args = CASE WHEN ? IS NULL THEN enqueued_args ELSE COALESCE(enqueued_args, args) END, \
+                     args = COALESCE(?, args), worker_id = NULL, lease_expires_at = NULL \
+                     WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
                 )
                 .bind(micros(*run_after))
-                .bind(error_json(error)?),
-                OutcomeKind::Failed { error } => sqlx::query(
+                .bind(error_json(error)?)
+                .bind(args.as_ref().map(args_json).transpose()?)
+                .bind(args.as_ref().map(args_json).transpose()?),
+                OutcomeKind::Failed { error, args } => sqlx::query(
                     "UPDATE mailroom_tasks SET status = 'FAILED', finished_at = ?, errors = json_insert(errors, '$[#]', json(?)), \
-                     lease_expires_at = NULL WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
+                     enqueued_args = CASE WHEN ? IS NULL THEN enqueued_args ELSE COALESCE(enqueued_args, args) END, \
+                     args = COALESCE(?, args), lease_expires_at = NULL \
+                     WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
                 )
                 .bind(at)
-                .bind(error_json(error)?),
+                .bind(error_json(error)?)
+                .bind(args.as_ref().map(args_json).transpose()?)
+                .bind(args.as_ref().map(args_json).transpose()?),
             };
             let done = query
                 .bind(o.lease.id.0)
@@ -691,24 +747,34 @@ impl TaskBackend for SqliteBackend {
         Ok(applied)
     }
 
-    async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<RescueReport, TaskError> {
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError> {
         let now_us = micros(now);
         let at = serde_json::to_value(now)
             .map_err(|e| TaskError::storage("cannot serialise a time", e))?;
         let at = at.as_str().unwrap_or_default().to_owned();
+        let limit = max_lease_expiries.max(1);
+        // Every right-hand side reads the row as it was before this update.
         let statuses: Vec<String> = sqlx::query_scalar(
             "UPDATE mailroom_tasks SET \
-               status = CASE WHEN attempt >= max_attempts THEN 'FAILED' ELSE 'READY' END, \
-               finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END, \
-               run_after = CASE WHEN attempt >= max_attempts THEN run_after ELSE ?1 END, \
+               status = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN 'FAILED' ELSE 'READY' END, \
+               finished_at = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN ?1 ELSE NULL END, \
+               run_after = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN run_after ELSE ?1 END, \
                errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'kind', 'lease_expired', \
-                 'message', 'the worker stopped renewing its lease (it died or hung); the lease expired', \
+                 'message', CASE WHEN lease_expiries + 1 >= ?3 THEN ?5 ELSE ?4 END, \
                  'worker_id', worker_id, 'at', ?2)), \
+               lease_expiries = lease_expiries + 1, \
                worker_id = NULL, lease_expires_at = NULL \
              WHERE status = 'RUNNING' AND lease_expires_at < ?1 RETURNING status",
         )
         .bind(now_us)
         .bind(at)
+        .bind(i64::from(limit))
+        .bind(super::LEASE_EXPIRED)
+        .bind(super::lease_expired_too_often(limit))
         .fetch_all(&self.writer)
         .await?;
         let failed = statuses.iter().filter(|s| *s == "FAILED").count() as u64;
