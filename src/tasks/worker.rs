@@ -333,6 +333,9 @@ impl Worker {
         let mut isolating = false;
         let mut draining = false;
         let mut last_isolated = tokio::time::Instant::now();
+        // The last ordinary claim got fewer tasks than it asked for: the queue may hold
+        // only suspects, so an idle worker looks with an isolated claim.
+        let mut short_claim = true;
         loop {
             while let Some(joined) = running.try_join_next() {
                 self.send_outcome(joined, &done_tx);
@@ -347,9 +350,11 @@ impl Worker {
             }
             let free = self.concurrency - running.len();
             // Claim when there is room for a good batch (or on a poll tick) — claiming one
-            // slot at a time under load would cost one write per task. An idle worker makes
-            // an isolated claim of one task, which may be a suspect.
-            let worth_it = idle
+            // slot at a time under load would cost one write per task. An idle worker that
+            // is draining, or whose queue ran short, makes an isolated claim of one task,
+            // which may be a suspect.
+            let isolated = idle && (draining || short_claim);
+            let worth_it = isolated
                 || (!isolating
                     && !draining
                     && free > 0
@@ -360,14 +365,14 @@ impl Worker {
                 let req = ClaimRequest {
                     worker_id: self.worker_id.clone(),
                     queues: self.queues.clone(),
-                    limit: if idle { 1 } else { free },
+                    limit: if isolated { 1 } else { free },
                     lease: self.lease,
                     now: Utc::now(),
-                    isolated: idle,
+                    isolated,
                     task_names: Some(self.task_names.clone()),
                     routes: self.routes.clone(),
                 };
-                if idle {
+                if isolated {
                     draining = false;
                     last_isolated = tokio::time::Instant::now();
                 }
@@ -375,6 +380,9 @@ impl Worker {
                     Ok(tasks) => {
                         claim_errors = 0;
                         claimed_any = !tasks.is_empty();
+                        if !isolated {
+                            short_claim = tasks.len() < free;
+                        }
                         report.claimed += tasks.len() as u64;
                         for task in tasks {
                             if task.lease_expiries > 0 {
@@ -407,8 +415,12 @@ impl Worker {
             }
             // Only an isolated claim sees every ready task, suspects included; a failed claim
             // saw nothing.
-            if self.burst && !claimed_any && !claim_failed && idle && worth_it {
+            if self.burst && !claimed_any && !claim_failed && isolated {
                 break;
+            }
+            // An idle worker's ordinary claim found nothing: look for suspects at once.
+            if idle && !isolated && !claimed_any && !claim_failed {
+                continue;
             }
             if claimed_any && !isolating && running.len() < self.concurrency {
                 continue;
