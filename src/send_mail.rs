@@ -30,8 +30,8 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::message::Email;
-use crate::tasks::{NewTask, Task, TaskBackend, TaskContext, TaskFailure, TaskId};
-use crate::transport::{Delivery, Transport};
+use crate::tasks::{NewTask, Task, TaskBackend, TaskContext, TaskError, TaskFailure, TaskId};
+use crate::transport::{Delivery, Rejection, Transport};
 
 /// The transport name used when none is given.
 pub const DEFAULT_TRANSPORT: &str = "default";
@@ -45,6 +45,43 @@ pub struct SendMailArgs {
     /// The name of the transport the worker delivers through.
     #[serde(default = "default_transport")]
     pub transport: String,
+    /// What earlier attempts achieved, when a server accepted some recipients and deferred
+    /// others: the next attempt sends to the deferred ones only. `None` for a new task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// The recipients earlier attempts of a `send_mail` task settled, and those still to try.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// Recipients that accepted the message: never sent it again.
+    pub accepted: Vec<String>,
+    /// Recipients the server deferred (4xx) on the last attempt: the next one sends to these.
+    pub deferred: Vec<Rejection>,
+    /// Recipients refused for good (5xx).
+    pub rejected: Vec<Rejection>,
+}
+
+impl Progress {
+    /// Folds one attempt's delivery into what the earlier ones achieved: the result lists
+    /// every recipient the task has settled so far, and the ones deferred now.
+    fn merge(&self, delivery: Delivery) -> Delivery {
+        let mut accepted = self.accepted.clone();
+        accepted.extend(delivery.accepted);
+        let mut rejected = self.rejected.clone();
+        rejected.extend(delivery.rejected);
+        Delivery {
+            accepted,
+            rejected,
+            ..delivery
+        }
+    }
+}
+
+/// The route of a `send_mail` task through the transport called `transport`.
+fn route(transport: &str) -> String {
+    format!("transport:{transport}")
 }
 
 fn default_transport() -> String {
@@ -90,6 +127,13 @@ impl SendMail {
     pub fn transport_names(&self) -> impl Iterator<Item = &str> {
         self.transports.keys().map(String::as_str)
     }
+
+    /// The task routes this worker can serve, one per transport: pass them to
+    /// [`WorkerBuilder::routes`](crate::tasks::WorkerBuilder::routes) so that the worker
+    /// never claims a task whose transport it lacks (a worker that has it takes it).
+    pub fn routes(&self) -> Vec<String> {
+        self.transport_names().map(route).collect()
+    }
 }
 
 #[async_trait::async_trait]
@@ -104,7 +148,10 @@ impl Task for SendMail {
             .map(|id| format!("send_mail:{id}"))
     }
 
-    async fn run(&self, ctx: TaskContext, args: SendMailArgs) -> Result<Delivery, TaskFailure> {
+    async fn run(&self, ctx: TaskContext, mut args: SendMailArgs) -> Result<Delivery, TaskFailure> {
+        // Dated now unless it has a Date: the progress a deferral stores keeps it, so the
+        // deferred recipients later get the very headers the others got.
+        args.message.date.get_or_insert_with(crate::render::now);
         // A worker without this transport is misconfigured, not the message at fault: the
         // task waits (with backoff) for a worker that has it, and says what is missing.
         let transport = self.transports.get(&args.transport).ok_or_else(|| {
@@ -121,11 +168,65 @@ impl Task for SendMail {
         })?;
         let span = tracing::info_span!("send_mail", task = %ctx.id, attempt = ctx.attempt, transport = %args.transport,
             message_id = args.message.message_id().unwrap_or_default());
-        transport
-            .send(&args.message)
-            .instrument(span)
-            .await
-            .map_err(|err| failure(&err))
+        let delivery = match &args.progress {
+            None => transport.send(&args.message).instrument(span).await,
+            Some(progress) => {
+                let deferred: Vec<String> = progress
+                    .deferred
+                    .iter()
+                    .map(|d| d.recipient.clone())
+                    .collect();
+                transport
+                    .send_to(&args.message, &deferred)
+                    .instrument(span)
+                    .await
+                    .map(|delivery| progress.merge(delivery))
+            }
+        }
+        .map_err(|err| failure(&err))?;
+        if delivery.deferred.is_empty() {
+            return Ok(delivery);
+        }
+        Err(deferred(args, delivery))
+    }
+}
+
+/// The retry of a task whose server deferred some recipients: the next attempt gets the
+/// progress so far and sends to the deferred recipients only, with the same message.
+fn deferred(args: SendMailArgs, delivery: Delivery) -> TaskFailure {
+    let list = |rs: &[Rejection]| {
+        rs.iter()
+            .map(|r| format!("{} ({} {})", r.recipient, r.code, r.message))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut message = format!(
+        "deferred by the server, to be retried: {}",
+        list(&delivery.deferred)
+    );
+    if !delivery.accepted.is_empty() {
+        message.push_str(&format!(
+            "; already delivered to: {}",
+            delivery.accepted.join(", ")
+        ));
+    }
+    if !delivery.rejected.is_empty() {
+        message.push_str(&format!("; rejected: {}", list(&delivery.rejected)));
+    }
+    let next = SendMailArgs {
+        progress: Some(Progress {
+            accepted: delivery.accepted,
+            deferred: delivery.deferred,
+            rejected: delivery.rejected,
+        }),
+        ..args
+    };
+    let failure = TaskFailure::retry("deferred", message);
+    match serde_json::to_value(&next) {
+        Ok(value) => failure.with_args(value),
+        // Not reachable for these types; without the progress the retry would send to
+        // everyone again, so fail rather than duplicate.
+        Err(e) => TaskFailure::permanent("invalid_args", format!("cannot record progress: {e}")),
     }
 }
 
@@ -164,6 +265,7 @@ pub fn new_task(email: &Email, transport: &str) -> Result<NewTask> {
     let args = SendMailArgs {
         message: with_message_id(email)?,
         transport: transport.to_owned(),
+        progress: None,
     };
     // An `Email` reads back from its JSON unchanged (CONTRACTS §2, tested in the render
     // suite), so the generic round-trip check of `Task::new_task` is not repeated here.
@@ -174,17 +276,23 @@ pub fn new_task(email: &Email, transport: &str) -> Result<NewTask> {
         .priority(SendMail::PRIORITY)
         .max_attempts(SendMail::MAX_ATTEMPTS);
     task.idempotency_key = SendMail::idempotency_key(&args);
-    Ok(task)
+    // Only a worker that has this transport claims the task (see `SendMail::routes`).
+    Ok(task.route(route(transport)))
 }
 
 /// Enqueues a `send_mail` task; enqueuing the same message (same Message-ID) again returns
-/// the first task's id.
+/// the first task's id; a *different* message under a Message-ID already queued is an
+/// [`Error::InvalidMessage`] naming `message_id`.
 pub async fn enqueue(backend: &dyn TaskBackend, email: &Email, transport: &str) -> Result<TaskId> {
-    Ok(backend.enqueue(new_task(email, transport)?).await?)
+    backend
+        .enqueue(new_task(email, transport)?)
+        .await
+        .map_err(enqueue_error)
 }
 
 /// Enqueues one `send_mail` task per message, all or none, in one transaction; returns the
-/// task ids in order. A message that cannot be enqueued stores nothing.
+/// task ids in order. A message that cannot be enqueued stores nothing (a Message-ID taken
+/// by a different queued message is an [`Error::InvalidMessage`] naming `message_id`).
 pub async fn enqueue_many(
     backend: &dyn TaskBackend,
     emails: &[Email],
@@ -194,5 +302,19 @@ pub async fn enqueue_many(
         .iter()
         .map(|email| new_task(email, transport))
         .collect::<Result<Vec<_>>>()?;
-    Ok(backend.enqueue_many(tasks).await?)
+    backend.enqueue_many(tasks).await.map_err(enqueue_error)
+}
+
+/// The idempotency key of a `send_mail` task is its Message-ID: a conflict on it is the
+/// message's fault (two different messages under one id), not a setting's.
+fn enqueue_error(err: TaskError) -> Error {
+    match err {
+        TaskError::Conflict { reason, .. } => Error::invalid(
+            "message_id",
+            format!(
+                "belongs to a different message already queued ({reason}); give this message a Message-ID of its own"
+            ),
+        ),
+        other => other.into(),
+    }
 }

@@ -136,6 +136,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
         .concurrency(args.concurrency)
         .lease(Duration::from_secs(args.lease.max(1)))
         .burst(args.burst)
+        .routes(task.routes())
         .build();
     let outcome = worker.run(shutdown_signal()).await;
     task.close().await;

@@ -23,7 +23,8 @@ pub(crate) struct SendArgs {
 }
 
 /// Sends every message; prints one JSON line per delivered message. Exits with the status
-/// of the first failure (69 permanent, 75 transient, 65 invalid input), 0 when all went.
+/// of the first failure (69 permanent, 75 transient or a recipient deferred, 65 invalid
+/// input), 0 when all went.
 pub(crate) async fn run(args: SendArgs) -> ExitCode {
     let transport = match transport::from_url(&args.via) {
         Ok(t) => t,
@@ -42,7 +43,24 @@ pub(crate) async fn run(args: SendArgs) -> ExitCode {
         };
         match result {
             Ok(delivery) => {
-                crate::print_line(&serde_json::to_string(&delivery).unwrap_or_default())
+                crate::print_line(&serde_json::to_string(&delivery).unwrap_or_default());
+                // A recipient the server deferred has not got the message: worth retrying.
+                if !delivery.deferred.is_empty() {
+                    let who: Vec<&str> = delivery
+                        .deferred
+                        .iter()
+                        .map(|d| d.recipient.as_str())
+                        .collect();
+                    eprintln!(
+                        "mailroom: {}: deferred by the server, not delivered yet: {}",
+                        input.source,
+                        who.join(", ")
+                    );
+                    if !failed {
+                        status = ExitCode::from(crate::exit::TEMPFAIL);
+                        failed = true;
+                    }
+                }
             }
             Err(e) => {
                 let code = crate::fail_in(&input.source, &e);
