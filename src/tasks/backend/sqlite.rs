@@ -6,6 +6,7 @@
 //! reads use a small pool. Several processes may share the file: every write transaction is
 //! `BEGIN IMMEDIATE`, so they queue on the busy timeout instead of failing on lock upgrade.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -347,54 +348,59 @@ async fn insert_tasks(
 ) -> Result<Vec<TaskId>, TaskError> {
     let now_us = micros(now);
     let mut ids: Vec<Option<TaskId>> = vec![None; tasks.len()];
-    let mut plain: Vec<(usize, NewTask)> = Vec::new();
-    for (i, task) in tasks.into_iter().enumerate() {
-        if task.idempotency_key.is_none() {
-            plain.push((i, task));
-            continue;
-        }
-        // Keyed tasks one by one: the key may already be stored, or repeat in this batch.
-        let id = TaskId::new();
-        let args = serde_json::to_string(&task.args)
-            .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}")))?;
-        let done = sqlx::query(
-            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) \
-             VALUES (?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(id.0)
-        .bind(&task.task_name)
-        .bind(&task.queue_name)
-        .bind(task.priority)
-        .bind(args)
-        .bind(now_us)
-        .bind(task.run_after.map_or(now_us, micros))
-        .bind(i64::from(task.max_attempts))
-        .bind(&task.idempotency_key)
-        .bind(&task.route)
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() == 1 {
-            ids[i] = Some(id);
-        } else {
-            let (existing, name, stored_args): (Uuid, String, String) = sqlx::query_as(
-                "SELECT id, task_name, COALESCE(enqueued_args, args) FROM mailroom_tasks WHERE idempotency_key = ?",
-            )
-            .bind(&task.idempotency_key)
-            .fetch_one(&mut *conn)
-            .await?;
-            let stored_args: serde_json::Value =
-                serde_json::from_str(&stored_args).map_err(|e| corrupt("args", e))?;
-            let key = task.idempotency_key.as_deref().unwrap_or_default();
-            ids[i] = Some(super::same_keyed_task(
-                key,
-                (TaskId(existing), &name, &stored_args),
-                &task,
-            )?);
+    // A key repeated within the batch is the task of its first use; a key already stored
+    // is the stored task's. Both are checked to be the same task; the rest are inserted.
+    // The caller's `BEGIN IMMEDIATE` holds the write lock, so no key appears in between.
+    let mut first_use: HashMap<&str, usize> = HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        if let Some(key) = task.idempotency_key.as_deref() {
+            match first_use.get(key) {
+                Some(&first) => repeats.push((i, first)),
+                None => {
+                    first_use.insert(key, i);
+                }
+            }
         }
     }
-    for chunk in plain.chunks(INSERT_CHUNK) {
+    let keys: Vec<&str> = first_use.keys().copied().collect();
+    for chunk in keys.chunks(INSERT_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, route) ",
+            "SELECT idempotency_key, id, task_name, COALESCE(enqueued_args, args) FROM mailroom_tasks WHERE idempotency_key IN (",
+        );
+        let mut list = qb.separated(", ");
+        for key in chunk {
+            list.push_bind(*key);
+        }
+        qb.push(")");
+        let stored: Vec<(String, Uuid, String, String)> =
+            qb.build_query_as().fetch_all(&mut *conn).await?;
+        for (key, id, name, args) in stored {
+            let args: serde_json::Value =
+                serde_json::from_str(&args).map_err(|e| corrupt("args", e))?;
+            if let Some(&i) = first_use.get(key.as_str()) {
+                ids[i] = Some(super::same_keyed_task(
+                    &key,
+                    (TaskId(id), &name, &args),
+                    &tasks[i],
+                )?);
+            }
+        }
+    }
+    let fresh: Vec<(usize, &NewTask)> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, task)| {
+            ids[*i].is_none()
+                && task
+                    .idempotency_key
+                    .as_deref()
+                    .is_none_or(|key| first_use.get(key) == Some(i))
+        })
+        .collect();
+    for chunk in fresh.chunks(INSERT_CHUNK) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) ",
         );
         let mut rows = Vec::with_capacity(chunk.len());
         for (i, task) in chunk {
@@ -402,21 +408,35 @@ async fn insert_tasks(
             ids[*i] = Some(id);
             let args = serde_json::to_string(&task.args)
                 .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}")))?;
-            rows.push((id, task, args));
+            rows.push((id, *task, args));
         }
         qb.push_values(rows, |mut b, (id, task, args)| {
             b.push_bind(id.0)
-                .push_bind(task.task_name.clone())
-                .push_bind(task.queue_name.clone())
+                .push_bind(task.task_name.as_str())
+                .push_bind(task.queue_name.as_str())
                 .push_bind(task.priority)
                 .push_bind(args)
                 .push("'READY'")
                 .push_bind(now_us)
                 .push_bind(task.run_after.map_or(now_us, micros))
                 .push_bind(i64::from(task.max_attempts))
-                .push_bind(task.route.clone());
+                .push_bind(task.idempotency_key.as_deref())
+                .push_bind(task.route.as_deref());
         });
         qb.build().execute(&mut *conn).await?;
+    }
+    for (i, first) in repeats {
+        let key = tasks[i].idempotency_key.as_deref().unwrap_or_default();
+        let first_id = ids[first].ok_or_else(|| TaskError::Storage {
+            message: "a task got no id".to_owned(),
+            source: None,
+        })?;
+        let stored = (
+            first_id,
+            tasks[first].task_name.as_str(),
+            &tasks[first].args,
+        );
+        ids[i] = Some(super::same_keyed_task(key, stored, &tasks[i])?);
     }
     ids.into_iter()
         .map(|id| {
