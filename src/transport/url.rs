@@ -213,6 +213,12 @@ pub(crate) fn smtp(raw: &str, field: &str) -> Result<super::SmtpTransport> {
             }
         }
     }
+    if url.username().is_empty() && url.password().is_some() {
+        return Err(Error::configuration(
+            format!("{field}.user"),
+            "is empty but a password is given; put the user name before the `:` that starts the password",
+        ));
+    }
     if !url.username().is_empty() {
         let user = decode(url.username(), "user")?;
         let password = decode(url.password().unwrap_or(""), "password")?;

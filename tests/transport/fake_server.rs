@@ -40,6 +40,8 @@ pub(crate) struct Script {
     /// command starting with this text with one endless reply line, up to
     /// [`ENDLESS_CAP`] octets.
     pub(crate) endless_reply: Option<&'static str>,
+    /// Make the endless reply endless short lines (`250-x`) instead of one line.
+    pub(crate) endless_lines: bool,
 }
 
 /// Where an endless reply line stops (a client without a bound reads all of it).
@@ -118,10 +120,15 @@ impl FakeServer {
     }
 }
 
-/// Writes `code` and `xxx…` without a line end until the client stops reading or
+/// Writes `code` and `xxx…` without a line end (or `x` lines, with `lines`) until the
+/// client stops reading or
 /// [`ENDLESS_CAP`] octets are out; records how many were written.
-async fn endless(write: &mut (impl AsyncWriteExt + Unpin), code: &str, stats: &Stats) {
-    let chunk = vec![b'x'; 64 * 1024];
+async fn endless(write: &mut (impl AsyncWriteExt + Unpin), code: &str, lines: bool, stats: &Stats) {
+    let chunk = if lines {
+        "x\r\n250-".repeat(8 * 1024).into_bytes()
+    } else {
+        vec![b'x'; 64 * 1024]
+    };
     let mut written = 0;
     if write.write_all(code.as_bytes()).await.is_ok() {
         written = code.len();
@@ -143,7 +150,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
         return Ok(());
     }
     if script.endless_reply == Some("") {
-        endless(&mut write, "220-", stats).await;
+        endless(&mut write, "220-", script.endless_lines, stats).await;
         return Ok(());
     }
     write
@@ -184,7 +191,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
             .endless_reply
             .is_some_and(|c| !c.is_empty() && upper.starts_with(c))
         {
-            endless(&mut write, "250-", stats).await;
+            endless(&mut write, "250-", script.endless_lines, stats).await;
             return Ok(());
         }
         let reply: String = if upper.starts_with("EHLO") {
@@ -249,7 +256,7 @@ async fn session(socket: TcpStream, script: &Script, stats: &Stats) -> std::io::
                     }
                 }
                 if script.endless_reply == Some(".") {
-                    endless(&mut write, "250-", stats).await;
+                    endless(&mut write, "250-", script.endless_lines, stats).await;
                     return Ok(());
                 }
                 if script.silent_after_data {

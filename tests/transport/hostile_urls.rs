@@ -67,6 +67,7 @@ const SHAPES: &[(&str, [&str; 2])] = &[
         ["transport.password"; 2],
     ),
     ("{s}://us%00er:{p}@mail.example.com", ["transport.user"; 2]),
+    ("{s}://:{p}@mail.example.com", ["transport.user"; 2]),
     // Bad query parameters.
     (
         "{s}://user:{p}@mail.example.com?tls=maybe",

@@ -6,7 +6,9 @@
 //! over 100,000; this stream, under lettre, refuses the unfinished one as it arrives.
 //!
 //! On plain text (and implicit TLS, which mailroom decrypts below this stream) it counts
-//! the octets since the last line feed. Once lettre has put STARTTLS on top, it sees only
+//! the octets since the last line feed and the lines of each reply (lettre parses a reply
+//! again at each of its lines: 100,000 octets of short lines took minutes of CPU, which
+//! no timeout interrupts). Once lettre has put STARTTLS on top, it sees only
 //! ciphertext, which has no lines: it then counts the octets read since the client last
 //! wrote, a bound every reply (or pipelined group of replies) stays far under.
 
@@ -26,27 +28,33 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// §4.5.3.1.5 gives 512.
 pub(crate) const MAX_LINE: usize = 1000;
 
+/// The most lines in one reply. lettre parses the whole reply again at each line, so
+/// thousands of short lines cost it seconds of CPU that no timeout interrupts; an EHLO
+/// reply has a dozen.
+pub(crate) const MAX_LINES: usize = 128;
+
 /// The most ciphertext read between two writes once STARTTLS is on.
 pub(crate) const MAX_UNPROMPTED: usize = 1 << 20;
 
-/// The error a [`Capped`] stream fails with (inside an `io::Error`).
-#[derive(Debug)]
-pub(crate) struct OverlongReply {
-    encrypted: bool,
+/// The error a [`Capped`] stream fails with (inside an `io::Error`): what was too long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OverlongReply {
+    Line,
+    Lines,
+    Unprompted,
 }
 
 impl fmt::Display for OverlongReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.encrypted {
-            write!(
+        match self {
+            OverlongReply::Line => write!(
                 f,
-                "the server sent an over-long reply (more than {MAX_UNPROMPTED} octets without a prompt)"
-            )
-        } else {
-            write!(
-                f,
-                "the server sent an over-long reply (a line of more than {MAX_LINE} octets; RFC 5321 allows 512)"
-            )
+                "a line of more than {MAX_LINE} octets; RFC 5321 allows 512"
+            ),
+            OverlongReply::Lines => write!(f, "more than {MAX_LINES} lines in one reply"),
+            OverlongReply::Unprompted => {
+                write!(f, "more than {MAX_UNPROMPTED} octets without a prompt")
+            }
         }
     }
 }
@@ -69,8 +77,7 @@ impl Encrypted {
 pub(crate) struct Capped<S> {
     inner: S,
     encrypted: Encrypted,
-    /// Octets since the last line feed (plain text) or the last write (ciphertext).
-    run: usize,
+    counter: Counter,
 }
 
 impl<S> Capped<S> {
@@ -78,7 +85,7 @@ impl<S> Capped<S> {
         Capped {
             inner,
             encrypted,
-            run: 0,
+            counter: Counter::default(),
         }
     }
 
@@ -87,29 +94,61 @@ impl<S> Capped<S> {
     }
 }
 
-/// Counts `data` into `run`; an error when it takes the run past its limit.
-fn count(run: &mut usize, encrypted: bool, data: &[u8]) -> io::Result<()> {
-    if encrypted {
-        *run += data.len();
-        if *run > MAX_UNPROMPTED {
-            return Err(overlong(true));
-        }
-        return Ok(());
-    }
-    // A line feed ends a line of at most MAX_LINE octets: MAX_LINE - 1 before it.
-    for segment in data.split_inclusive(|b| *b == b'\n') {
-        let ended = segment.ends_with(b"\n");
-        let before = segment.len() - usize::from(ended);
-        if *run + before > MAX_LINE - 1 {
-            return Err(overlong(false));
-        }
-        *run = if ended { 0 } else { *run + before };
-    }
-    Ok(())
+/// Where the server is in its reply.
+#[derive(Debug, Default)]
+struct Counter {
+    /// Octets of the current line so far.
+    line: usize,
+    /// The current line's fourth octet: `-` when another line of the reply follows.
+    fourth: Option<u8>,
+    /// Lines of the current reply before this one.
+    lines: usize,
+    /// Ciphertext octets since the last write.
+    unprompted: usize,
 }
 
-fn overlong(encrypted: bool) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, OverlongReply { encrypted })
+impl Counter {
+    /// Counts what the server sent; an error when it passes a limit.
+    fn read(&mut self, encrypted: bool, data: &[u8]) -> Result<(), OverlongReply> {
+        if encrypted {
+            self.unprompted += data.len();
+            return if self.unprompted > MAX_UNPROMPTED {
+                Err(OverlongReply::Unprompted)
+            } else {
+                Ok(())
+            };
+        }
+        for &byte in data {
+            if byte == b'\n' {
+                // `250-...` is followed by another line of the same reply, `250 ...` ends it.
+                self.lines = if self.fourth == Some(b'-') {
+                    self.lines + 1
+                } else {
+                    0
+                };
+                if self.lines >= MAX_LINES {
+                    return Err(OverlongReply::Lines);
+                }
+                self.line = 0;
+                self.fourth = None;
+                continue;
+            }
+            if self.line == 3 {
+                self.fourth = Some(byte);
+            }
+            self.line += 1;
+            // The line feed still has to come: MAX_LINE - 1 octets before it.
+            if self.line > MAX_LINE - 1 {
+                return Err(OverlongReply::Line);
+            }
+        }
+        Ok(())
+    }
+
+    /// The client wrote: what the server sends next answers it.
+    fn wrote(&mut self) {
+        self.unprompted = 0;
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
@@ -122,9 +161,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
         let encrypted = self.is_encrypted();
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                Poll::Ready(count(&mut this.run, encrypted, &buf.filled()[before..]))
-            }
+            Poll::Ready(Ok(())) => Poll::Ready(
+                this.counter
+                    .read(encrypted, &buf.filled()[before..])
+                    .map_err(|what| io::Error::new(io::ErrorKind::InvalidData, what)),
+            ),
             other => other,
         }
     }
@@ -137,8 +178,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) && self.is_encrypted() {
-            self.run = 0;
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.counter.wrote();
         }
         result
     }
@@ -154,8 +195,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) && self.is_encrypted() {
-            self.run = 0;
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.counter.wrote();
         }
         result
     }
@@ -170,10 +211,22 @@ impl<S: AsyncTokioStream> AsyncTokioStream for Capped<S> {
     }
 }
 
+/// What was too long, when `error` is about an over-long reply: a [`Capped`] stream's
+/// [`OverlongReply`], or lettre's own refusal of a finished line or reply that is too long.
+pub(crate) fn overlong(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(ours) = overlong_reply(error) {
+        return Some(ours.to_string());
+    }
+    // lettre has no error kind for these; its messages are "SMTP response line too long"
+    // and "SMTP response too large".
+    let lettre = error.downcast_ref::<lettre::transport::smtp::Error>()?;
+    let text = lettre.to_string();
+    (lettre.is_response() && (text.contains("too long") || text.contains("too large")))
+        .then_some(text)
+}
+
 /// The [`OverlongReply`] behind `error`, if any (walking sources and `io::Error` payloads).
-pub(crate) fn overlong_reply<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a OverlongReply> {
+fn overlong_reply<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a OverlongReply> {
     let mut current = Some(error);
     while let Some(e) = current {
         if let Some(r) = e.downcast_ref::<OverlongReply>() {
@@ -195,35 +248,69 @@ pub(crate) fn overlong_reply<'a>(
 mod tests {
     use super::*;
 
+    fn plain(chunks: &[&[u8]]) -> Result<(), OverlongReply> {
+        let mut counter = Counter::default();
+        chunks.iter().try_for_each(|c| counter.read(false, c))
+    }
+
     #[test]
     fn lines_up_to_the_limit_pass_across_reads() {
-        let mut run = 0;
         let line = format!("250 {}\r\n", "x".repeat(MAX_LINE - 6));
         assert_eq!(line.len(), MAX_LINE);
-        for chunk in line.as_bytes().chunks(7) {
-            count(&mut run, false, chunk).unwrap();
-        }
-        count(&mut run, false, line.as_bytes()).unwrap();
-        count(&mut run, false, b"250-a\r\n250-b\r\n250 c\r\n").unwrap();
+        let chunks: Vec<&[u8]> = line.as_bytes().chunks(7).collect();
+        plain(&chunks).unwrap();
+        plain(&[
+            line.as_bytes(),
+            line.as_bytes(),
+            b"250-a\r\n250-b\r\n250 c\r\n",
+        ])
+        .unwrap();
     }
 
     #[test]
     fn a_line_over_the_limit_fails_before_its_end() {
-        let mut run = 0;
-        count(&mut run, false, b"250 ok\r\n250-").unwrap();
-        let err = count(&mut run, false, &[b'x'; MAX_LINE]).unwrap_err();
-        assert!(overlong_reply(&err).is_some(), "{err}");
-        let mut run = 0;
+        let err = plain(&[b"250 ok\r\n250-", &[b'x'; MAX_LINE]]).unwrap_err();
+        assert!(matches!(err, OverlongReply::Line));
         let long = format!("250 {}\r\n", "x".repeat(MAX_LINE - 5));
-        assert!(count(&mut run, false, long.as_bytes()).is_err());
+        assert!(plain(&[long.as_bytes()]).is_err());
+        let io = io::Error::new(io::ErrorKind::InvalidData, err);
+        assert!(
+            overlong(&io).is_some_and(|what| what.contains("octets")),
+            "{io}"
+        );
+    }
+
+    #[test]
+    fn replies_have_a_bounded_number_of_lines() {
+        let reply = |lines: usize| {
+            let mut r = "250-x\r\n".repeat(lines - 1);
+            r.push_str("250 x\r\n");
+            r
+        };
+        // Many replies of the most lines each are fine; one line more is not.
+        let most = reply(MAX_LINES);
+        plain(&[most.as_bytes(), most.as_bytes()]).unwrap();
+        let err = plain(&[reply(MAX_LINES + 1).as_bytes()]).unwrap_err();
+        assert!(matches!(err, OverlongReply::Lines));
+        // Counted across reads, whatever the chunking.
+        let too_many = reply(MAX_LINES + 1);
+        let chunks: Vec<&[u8]> = too_many.as_bytes().chunks(3).collect();
+        assert!(plain(&chunks).is_err());
     }
 
     #[test]
     fn ciphertext_is_bounded_between_writes() {
-        let mut run = 0;
+        let mut counter = Counter::default();
         // Ciphertext has "long lines"; only the total counts.
-        count(&mut run, true, &[b'x'; 4096]).unwrap();
-        count(&mut run, true, &vec![b'x'; MAX_UNPROMPTED - 4096]).unwrap();
-        assert!(count(&mut run, true, b"x").is_err());
+        counter.read(true, &[b'x'; 4096]).unwrap();
+        counter
+            .read(true, &vec![b'x'; MAX_UNPROMPTED - 4096])
+            .unwrap();
+        counter.wrote();
+        counter.read(true, &vec![b'x'; MAX_UNPROMPTED]).unwrap();
+        assert!(matches!(
+            counter.read(true, b"x"),
+            Err(OverlongReply::Unprompted)
+        ));
     }
 }

@@ -307,9 +307,9 @@ impl SmtpBuilder {
 ///   [`Delivery::rejected`] (5xx). When every recipient is refused, the error is
 ///   transient if any refusal was.
 /// - **Replies** are bounded: a reply line longer than 1,000 octets (RFC 5321 allows
-///   512), a reply over 100,000 octets, or (once STARTTLS is on) more than 1 MiB read
-///   without the client writing is a transient error saying the server sent an
-///   over-long reply, and the connection is closed.
+///   512), a reply of more than 128 lines or 100,000 octets, or (once STARTTLS is on)
+///   more than 1 MiB read without the client writing is a transient error saying the
+///   server sent an over-long reply, and the connection is closed.
 /// - **Pool**: at most `max_connections` open connections (`?pool=`, default 4), idle
 ///   ones closed after `?idle=` (default 60 s), a connection the server closed while
 ///   idle replaced transparently, every network operation bounded by `?timeout=`

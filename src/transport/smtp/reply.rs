@@ -7,7 +7,7 @@
 
 use lettre::transport::smtp::response::Response;
 
-use super::limit::overlong_reply;
+use super::limit::overlong;
 use super::tls::rustls_error;
 use super::{permanent, transient};
 use crate::error::{DeliveryFailure, Error};
@@ -77,9 +77,9 @@ pub(crate) fn broken(
     server: &str,
     context: &str,
 ) -> Error {
-    if let Some(overlong) = overlong_reply(error) {
+    if let Some(what) = overlong(error) {
         return transient(format!(
-            "{server} sent an over-long reply during {context}, so the connection was closed: {overlong}"
+            "{server} sent an over-long reply during {context} ({what}); the connection was closed"
         ));
     }
     if let Some(rustls::Error::InvalidCertificate(reason)) = rustls_error(error) {
