@@ -28,7 +28,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::error::{Error, Result};
+use crate::error::{DeliveryFailure, Error, Result};
 use crate::message::Email;
 use crate::tasks::{NewTask, Task, TaskBackend, TaskContext, TaskError, TaskFailure, TaskId};
 use crate::transport::{Delivery, Rejection, Transport};
@@ -75,6 +75,26 @@ impl Progress {
             accepted,
             rejected,
             ..delivery
+        }
+    }
+
+    /// The result when the server refused every deferred recipient for good on this attempt:
+    /// what earlier attempts delivered, with the deferred recipients now rejected.
+    fn refused(&self, email: &Email, refusal: &DeliveryFailure) -> Delivery {
+        let mut rejected = self.rejected.clone();
+        rejected.extend(self.deferred.iter().map(|d| Rejection {
+            recipient: d.recipient.clone(),
+            // 554: the transaction failed, when the refusal carries no reply code.
+            code: refusal.code.unwrap_or(554),
+            message: refusal.message.clone(),
+        }));
+        Delivery {
+            message_id: email.message_id().map(str::to_owned),
+            accepted: self.accepted.clone(),
+            deferred: Vec::new(),
+            rejected,
+            reply: None,
+            queue_id: None,
         }
     }
 }
@@ -176,11 +196,17 @@ impl Task for SendMail {
                     .iter()
                     .map(|d| d.recipient.clone())
                     .collect();
-                transport
+                match transport
                     .send_to(&args.message, &deferred)
                     .instrument(span)
                     .await
-                    .map(|delivery| progress.merge(delivery))
+                {
+                    Ok(delivery) => Ok(progress.merge(delivery)),
+                    // The retried recipients are refused for good, but the others have
+                    // the message: the task has delivered all it can.
+                    Err(Error::Permanent(refusal)) => Ok(progress.refused(&args.message, &refusal)),
+                    Err(err) => Err(err),
+                }
             }
         }
         .map_err(|err| failure(&err))?;

@@ -4,6 +4,7 @@
 
 mod cli;
 mod crash;
+mod deferred;
 mod hardening;
 
 use std::path::{Path, PathBuf};
