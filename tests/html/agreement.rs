@@ -8,41 +8,8 @@ use lol_html::{RewriteStrSettings, element, rewrite_str, text};
 use mailroom::html::{self, HtmlOptions};
 use mailroom::{Email, Error, RenderOptions};
 
-use super::hostile::hostile_cases;
+use super::hostile::{decode_css, hostile_cases};
 use super::pipeline::{fixtures, legit_options, read};
-
-/// CSS comments removed and escapes decoded (CSS Syntax §4.3.7), lowercased.
-fn decode_css(css: &str) -> String {
-    let mut out = String::new();
-    let mut chars = css.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '/' if chars.peek() == Some(&'*') => {
-                let mut prev = ' ';
-                for c in chars.by_ref() {
-                    if prev == '*' && c == '/' {
-                        break;
-                    }
-                    prev = c;
-                }
-            }
-            '\\' => {
-                let hex: String = std::iter::from_fn(|| chars.next_if(|c| c.is_ascii_hexdigit()))
-                    .take(6)
-                    .collect();
-                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                    Some(c) => {
-                        out.push(c);
-                        chars.next_if(|c| c.is_whitespace());
-                    }
-                    None => out.extend(chars.next()),
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.to_lowercase()
-}
 
 /// The URLs CSS text loads: `url(...)` targets and the strings of `image-set(...)`.
 fn css_targets(css: &str) -> Vec<String> {

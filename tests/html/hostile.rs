@@ -44,12 +44,12 @@ pub(super) fn hostile_cases() -> Vec<(String, String)> {
     cases
 }
 
-fn squeeze(value: &str) -> String {
+/// CSS comments removed and escapes decoded (CSS Syntax §4.3.7), lowercased.
+pub(super) fn decode_css(css: &str) -> String {
     let mut out = String::new();
-    let mut chars = value.chars().peekable();
+    let mut chars = css.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            // CSS comments and escapes, undone the way a CSS parser would
             '/' if chars.peek() == Some(&'*') => {
                 let mut prev = ' ';
                 for c in chars.by_ref() {
@@ -64,14 +64,26 @@ fn squeeze(value: &str) -> String {
                     .take(6)
                     .collect();
                 match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                    Some(c) => out.extend(c.to_lowercase()),
-                    None => out.extend(chars.next().map(|c| c.to_ascii_lowercase())),
+                    Some(c) => {
+                        out.push(c);
+                        chars.next_if(|c| c.is_whitespace());
+                    }
+                    None => out.extend(chars.next()),
                 }
             }
-            c if c.is_whitespace() || c.is_control() || c == '"' || c == '\'' => {}
-            c => out.extend(c.to_lowercase()),
+            c => out.push(c),
         }
     }
+    out.to_lowercase()
+}
+
+/// The text as a CSS parser reads it, lowercased, without white space, quotes or the
+/// entities an attribute value may carry them in.
+fn squeeze(value: &str) -> String {
+    let out: String = decode_css(value)
+        .chars()
+        .filter(|c| !(c.is_whitespace() || c.is_control() || *c == '"' || *c == '\''))
+        .collect();
     out.replace("&#x09;", "")
         .replace("&amp;", "&")
         .replace("&quot;", "")
