@@ -518,6 +518,20 @@ async fn hooks_see_the_life_of_tasks_and_panics_become_failures() {
     assert_eq!(r.errors[0].message, "boom");
 }
 
+/// Runs a burst worker that must fail with a storage error, and returns that error.
+async fn burst_storage_error(backend: Arc<dyn TaskBackend>, what: &str) -> TaskError {
+    let result = Worker::builder(backend, Registry::new().with(Double))
+        .burst(true)
+        .poll_interval(Duration::from_millis(5))
+        .retention(None)
+        .build()
+        .run(std::future::pending())
+        .await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, TaskError::Storage { .. }), "{what}: {err:?}");
+    err
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
     let (_dir, backend) = fresh().await;
@@ -546,15 +560,7 @@ async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
     .await
     .unwrap();
     conn.close().await.unwrap();
-    let result = Worker::builder(backend, Registry::new().with(Double))
-        .burst(true)
-        .poll_interval(Duration::from_millis(5))
-        .retention(None)
-        .build()
-        .run(std::future::pending())
-        .await;
-    let err = result.expect_err("a burst worker whose claims fail must not report success");
-    assert!(matches!(err, TaskError::Storage { .. }), "{err:?}");
+    let err = burst_storage_error(backend, "a burst worker whose claims fail").await;
     let shown = err.to_string();
     eprintln!("{shown}");
     assert!(shown.contains("claiming tasks failed"), "{shown}");
@@ -692,15 +698,7 @@ async fn a_worker_whose_outcomes_cannot_be_recorded_returns_the_storage_error() 
         .await
         .unwrap();
     // The completer retries with backoff (about 20 s in all) before it gives up.
-    let result = Worker::builder(backend.clone(), Registry::new().with(Double))
-        .burst(true)
-        .poll_interval(Duration::from_millis(5))
-        .retention(None)
-        .build()
-        .run(std::future::pending())
-        .await;
-    let err = result.expect_err("a worker that lost outcomes must not report success");
-    assert!(matches!(err, TaskError::Storage { .. }), "{err:?}");
+    let err = burst_storage_error(backend.clone(), "a worker that lost outcomes").await;
     let shown = err.to_string();
     assert!(shown.contains("recording the outcomes"), "{shown}");
     assert!(shown.contains("disk is full"), "{shown}");
