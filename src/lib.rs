@@ -57,6 +57,6 @@ pub mod tasks;
 pub mod testing;
 pub mod transport;
 
-pub use error::{DeliveryFailure, Error, Result};
+pub use error::{DeliveryFailure, Error, ErrorKind, Result};
 pub use message::{Address, AddressInput, Attachment, AttachmentBody, Email, EmailBuilder};
 pub use render::{RenderOptions, Signer};

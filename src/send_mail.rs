@@ -28,7 +28,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::error::{DeliveryFailure, Error, Result};
+use crate::error::{DeliveryFailure, Error, ErrorKind, Result};
 use crate::message::Email;
 use crate::tasks::{NewTask, Task, TaskBackend, TaskContext, TaskError, TaskFailure, TaskId};
 use crate::transport::{Delivery, Rejection, Transport};
@@ -256,20 +256,27 @@ fn deferred(args: SendMailArgs, delivery: Delivery) -> TaskFailure {
     }
 }
 
-/// How a delivery error ends an attempt: the message's own faults fail the task at once;
-/// everything the operator or time can fix (a 4xx reply, a full disk, a setting) is retried
-/// with backoff, the error kept in the task result.
+/// How a delivery error ends an attempt, decided on its [`ErrorKind`] alone: what
+/// retrying cannot help ([`ErrorKind::is_permanent`]: the message's own faults, a refusal
+/// for good) fails the task at once; everything else, what time or the operator can fix
+/// (a 4xx reply, a full disk, a broken queue, a setting), is retried with backoff, the
+/// error kept in the task result. This is the one place a `mailroom::Error` becomes a
+/// [`TaskFailure`].
 fn failure(err: &Error) -> TaskFailure {
-    let message = err.to_string();
-    match err {
-        Error::Permanent(_) => TaskFailure::permanent("permanent", message),
-        Error::InvalidAddress { .. }
-        | Error::HeaderInjection { .. }
-        | Error::InvalidMessage { .. } => TaskFailure::permanent("invalid_message", message),
-        Error::Transient(_) => TaskFailure::retry("transient", message),
-        Error::Configuration { .. } => TaskFailure::retry("configuration", message),
-        Error::Io { .. } => TaskFailure::retry("io", message),
-        _ => TaskFailure::retry("error", message),
+    let kind = err.kind();
+    // The failure's `kind` names stored in task results, kept as they were.
+    let name = match kind {
+        ErrorKind::InvalidInput => "invalid_message",
+        ErrorKind::TransientDelivery => "transient",
+        ErrorKind::PermanentDelivery => "permanent",
+        ErrorKind::Storage => "error",
+        ErrorKind::Io => "io",
+        ErrorKind::Configuration => "configuration",
+    };
+    if kind.is_permanent() {
+        TaskFailure::permanent(name, err.to_string())
+    } else {
+        TaskFailure::retry(name, err.to_string())
     }
 }
 
