@@ -1,10 +1,13 @@
 //! The `send_mail` task: deliver one message through a named transport, in the background.
 //!
-//! The task's argument is the message JSON (CONTRACTS §2) and the *name* of a transport;
-//! the worker resolves the name from its own configuration, so URLs and credentials never
-//! sit in the queue. Transient delivery errors are retried with backoff; permanent ones fail
-//! at once with the server's reply in the task result. The idempotency key is the
-//! Message-ID, so the same message enqueued twice is sent once.
+//! The task's argument is the message in its JSON form ([`Email::from_json`]) and the
+//! *name* of a transport; the worker resolves the name from its own configuration, so URLs
+//! and credentials never sit in the queue. What happens on an error depends on its
+//! [`ErrorKind`]: what retrying cannot help ([`ErrorKind::is_permanent`]: invalid input, a
+//! permanent refusal) fails the task at once, with the server's reply in the task result;
+//! everything else (a transient failure, and storage, I/O or configuration errors the
+//! operator can fix) is retried with backoff. The idempotency key is the Message-ID, so
+//! the same message enqueued twice is sent once.
 //!
 //! ```no_run
 //! # async fn demo() -> mailroom::Result<()> {
@@ -300,7 +303,7 @@ pub fn new_task(email: &Email, transport: &str) -> Result<NewTask> {
         transport: transport.to_owned(),
         progress: None,
     };
-    // An `Email` reads back from its JSON unchanged (CONTRACTS §2, tested in the render
+    // An `Email` reads back from its JSON unchanged (`Email::to_json`, tested in the render
     // suite), so the generic round-trip check of `Task::new_task` is not repeated here.
     let value = serde_json::to_value(&args)
         .map_err(|e| Error::invalid("json", format!("cannot be serialised: {e}")))?;
