@@ -1,10 +1,12 @@
-//! The crate's one error type.
+//! The crate's one error type and its one classification.
 //!
-//! Every fallible public function in mailroom returns [`Error`]. Its variants are the
-//! categories a caller acts on differently: fix the input ([`Error::InvalidAddress`],
-//! [`Error::HeaderInjection`], [`Error::InvalidMessage`]), retry later
-//! ([`Error::Transient`]), give up ([`Error::Permanent`]), look at the storage
-//! ([`Error::Queue`], [`Error::Io`]) or the settings ([`Error::Configuration`]).
+//! Every fallible public function in mailroom returns [`Error`]. [`Error::kind`] says what a
+//! caller does about it, as an [`ErrorKind`]: fix the input ([`ErrorKind::InvalidInput`]),
+//! retry later ([`ErrorKind::TransientDelivery`]), give up
+//! ([`ErrorKind::PermanentDelivery`]), look at the storage ([`ErrorKind::Storage`],
+//! [`ErrorKind::Io`]) or the settings ([`ErrorKind::Configuration`]). Everything that
+//! decides on an error (the `mailroom` program's exit status, the `send_mail` task's retry)
+//! decides on its kind.
 
 use std::fmt;
 
@@ -14,12 +16,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in mailroom.
 ///
 /// Messages are lowercase sentences that name the offending field and, where one exists,
-/// the fix. Match on the variant to decide what to do:
+/// the fix. Decide what to do on its [`kind`](Error::kind); the variant holds the details:
 ///
 /// ```
-/// use mailroom::{Email, Error};
+/// use mailroom::{Email, Error, ErrorKind};
 ///
 /// let err = Email::builder().from("zoe@example.com").subject("hi\r\nBcc: x@evil.example").build().unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidInput);
 /// assert!(matches!(err, Error::HeaderInjection { .. }));
 /// assert_eq!(err.field(), Some("subject"));
 /// ```
@@ -84,6 +87,58 @@ pub enum Error {
     },
 }
 
+/// What a caller does about an [`Error`]: its one classification, from [`Error::kind`].
+///
+/// | kind | variants | what to do | retrying |
+/// |---|---|---|---|
+/// | [`InvalidInput`](Self::InvalidInput) | [`Error::InvalidAddress`], [`Error::HeaderInjection`], [`Error::InvalidMessage`] | fix the message | cannot help ([`is_permanent`](Self::is_permanent)) |
+/// | [`TransientDelivery`](Self::TransientDelivery) | [`Error::Transient`] | try again later | may succeed ([`is_transient`](Self::is_transient)) |
+/// | [`PermanentDelivery`](Self::PermanentDelivery) | [`Error::Permanent`] | give up on the message | cannot help ([`is_permanent`](Self::is_permanent)) |
+/// | [`Storage`](Self::Storage) | [`Error::Queue`] | look at the task queue's storage | may succeed once it is fixed |
+/// | [`Io`](Self::Io) | [`Error::Io`] | look at the file or directory | may succeed once it is fixed |
+/// | [`Configuration`](Self::Configuration) | [`Error::Configuration`] | fix the setting | may succeed once it is fixed |
+///
+/// The last three are neither transient nor permanent: the same call fails again until
+/// someone fixes the storage, the file or the setting, and may succeed after. A background
+/// worker therefore retries them (with backoff), as it retries transient ones; a program
+/// run by hand reports them.
+///
+/// ```
+/// use mailroom::{DeliveryFailure, Error, ErrorKind};
+///
+/// let err = Error::Transient(DeliveryFailure::with_code(451, "greylisted"));
+/// assert_eq!(err.kind(), ErrorKind::TransientDelivery);
+/// assert!(err.kind().is_transient() && !err.kind().is_permanent());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The message (an address, a header value, the JSON form...) is not valid.
+    InvalidInput,
+    /// Delivery failed in a way that may succeed later (4xx reply, connection error, timeout).
+    TransientDelivery,
+    /// Delivery failed for good (5xx reply, a message the server can never take).
+    PermanentDelivery,
+    /// The task queue or its storage failed.
+    Storage,
+    /// Reading or writing a file failed.
+    Io,
+    /// A setting (URL, key, option) is wrong.
+    Configuration,
+}
+
+impl ErrorKind {
+    /// `true` when retrying later, unchanged, may succeed: a transient delivery failure.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::TransientDelivery)
+    }
+
+    /// `true` when retrying cannot help: a permanent delivery failure or invalid input.
+    pub fn is_permanent(self) -> bool {
+        matches!(self, ErrorKind::PermanentDelivery | ErrorKind::InvalidInput)
+    }
+}
+
 /// Details of a failed delivery: the server's reply when there was one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryFailure {
@@ -121,20 +176,31 @@ impl DeliveryFailure {
 }
 
 impl Error {
-    /// `true` when retrying later may succeed: a transient delivery failure.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Transient(_))
+    /// What a caller does about this error (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        // No wildcard: a new variant must be classified here, the one place that does it.
+        match self {
+            Error::InvalidAddress { .. }
+            | Error::HeaderInjection { .. }
+            | Error::InvalidMessage { .. } => ErrorKind::InvalidInput,
+            Error::Transient(_) => ErrorKind::TransientDelivery,
+            Error::Permanent(_) => ErrorKind::PermanentDelivery,
+            Error::Queue { .. } => ErrorKind::Storage,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Configuration { .. } => ErrorKind::Configuration,
+        }
     }
 
-    /// `true` when retrying cannot help: a permanent delivery failure or invalid input.
+    /// `true` when retrying later may succeed: a transient delivery failure
+    /// ([`ErrorKind::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.kind().is_transient()
+    }
+
+    /// `true` when retrying cannot help: a permanent delivery failure or invalid input
+    /// ([`ErrorKind::is_permanent`]).
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            Error::Permanent(_)
-                | Error::InvalidAddress { .. }
-                | Error::HeaderInjection { .. }
-                | Error::InvalidMessage { .. }
-        )
+        self.kind().is_permanent()
     }
 
     /// The field at fault, for errors about input or settings.
@@ -193,6 +259,34 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// A task error as the rest of mailroom reports it: validation and conflicts become
+/// [`Error::Configuration`] naming the field, an unknown task a configuration error naming
+/// `task_name`, storage failures (and the rest) [`Error::Queue`]. It lives here, not in
+/// [`tasks`](crate::tasks), because the tasks framework knows nothing of the crate outside it.
+impl From<crate::tasks::TaskError> for Error {
+    fn from(err: crate::tasks::TaskError) -> Self {
+        use crate::tasks::TaskError;
+        match err {
+            TaskError::Invalid { field, reason } | TaskError::Conflict { field, reason } => {
+                Error::Configuration {
+                    field: field.to_owned(),
+                    reason,
+                }
+            }
+            TaskError::Configuration { field, reason } => Error::Configuration { field, reason },
+            TaskError::UnknownTask { name } => Error::Configuration {
+                field: "task_name".to_owned(),
+                reason: format!("unknown task `{name}`; register it first"),
+            },
+            TaskError::Storage { message, source } => Error::Queue { message, source },
+            other => Error::Queue {
+                message: other.to_string(),
+                source: Some(Box::new(other)),
+            },
         }
     }
 }

@@ -24,31 +24,36 @@
 //! | [`message`] | [`Email`], its builder, [`Address`], [`Attachment`], the JSON form |
 //! | [`render`] | MIME rendering, [`RenderOptions`], deterministic output |
 //! | [`csp`] | Content-Security-Policy builder, nonces and hash sources |
-//! | `html` | the CSP-safe HTML body pipeline (feature `html`) |
-//! | `dkim` | DKIM signing (feature `dkim`) |
+//! | [`html`] | the CSP-safe HTML body pipeline (feature `html`) |
+//! | [`dkim`] | DKIM signing (feature `dkim`) |
 //! | [`transport`] | the [`Transport`](transport::Transport) trait, SMTP, file, console, memory, dummy |
 //! | [`tasks`] | the background Tasks framework (knows nothing about email) and its backends |
 //! | [`send_mail`] | the `send_mail` task that joins rendering, signing and delivery |
 //! | [`testing`] | outbox assertions and test helpers |
+//! | [`error`] | the one [`Error`] type and its classification, [`ErrorKind`] |
 //!
 //! # Features
 //!
 //! | feature | enables | default |
 //! |---|---|---|
-//! | `cli` | the `mailroom` command-line program | yes |
+//! | `cli` | the `mailroom` command-line program (turns on `smtp`, `sqlite`, `postgres`, `html`, `dkim`) | yes |
 //! | `smtp` | SMTP delivery on lettre (tokio, rustls) | yes |
 //! | `sqlite` | the embedded SQLite task backend | yes |
 //! | `html` | the CSP-safe HTML pipeline (ammonia, lol_html, css-inline) | yes |
 //! | `dkim` | DKIM signing on mail-auth | yes |
-//! | `postgres` | the PostgreSQL task backend | no |
+//! | `postgres` | the PostgreSQL task backend | yes |
 //! | `html-fetch` | fetching remote images and stylesheets into HTML bodies | no |
 //! | `test-util` | the task-backend conformance suite for outside backends | no |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod csp;
 #[cfg(feature = "dkim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dkim")))]
 pub mod dkim;
 pub mod error;
 #[cfg(feature = "html")]
+#[cfg_attr(docsrs, doc(cfg(feature = "html")))]
 pub mod html;
 pub mod message;
 pub mod render;
@@ -57,6 +62,6 @@ pub mod tasks;
 pub mod testing;
 pub mod transport;
 
-pub use error::{DeliveryFailure, Error, Result};
+pub use error::{DeliveryFailure, Error, ErrorKind, Result};
 pub use message::{Address, AddressInput, Attachment, AttachmentBody, Email, EmailBuilder};
 pub use render::{RenderOptions, Signer};

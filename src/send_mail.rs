@@ -1,10 +1,13 @@
 //! The `send_mail` task: deliver one message through a named transport, in the background.
 //!
-//! The task's argument is the message JSON (CONTRACTS §2) and the *name* of a transport;
-//! the worker resolves the name from its own configuration, so URLs and credentials never
-//! sit in the queue. Transient delivery errors are retried with backoff; permanent ones fail
-//! at once with the server's reply in the task result. The idempotency key is the
-//! Message-ID, so the same message enqueued twice is sent once.
+//! The task's argument is the message in its JSON form ([`Email::from_json`]) and the
+//! *name* of a transport; the worker resolves the name from its own configuration, so URLs
+//! and credentials never sit in the queue. What happens on an error depends on its
+//! [`ErrorKind`]: what retrying cannot help ([`ErrorKind::is_permanent`]: invalid input, a
+//! permanent refusal) fails the task at once, with the server's reply in the task result;
+//! everything else (a transient failure, and storage, I/O or configuration errors the
+//! operator can fix) is retried with backoff. The idempotency key is the Message-ID, so
+//! the same message enqueued twice is sent once.
 //!
 //! ```no_run
 //! # async fn demo() -> mailroom::Result<()> {
@@ -28,7 +31,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::error::{DeliveryFailure, Error, Result};
+use crate::error::{DeliveryFailure, Error, ErrorKind, Result};
 use crate::message::Email;
 use crate::tasks::{NewTask, Task, TaskBackend, TaskContext, TaskError, TaskFailure, TaskId};
 use crate::transport::{Delivery, Rejection, Transport};
@@ -256,20 +259,27 @@ fn deferred(args: SendMailArgs, delivery: Delivery) -> TaskFailure {
     }
 }
 
-/// How a delivery error ends an attempt: the message's own faults fail the task at once;
-/// everything the operator or time can fix (a 4xx reply, a full disk, a setting) is retried
-/// with backoff, the error kept in the task result.
+/// How a delivery error ends an attempt, decided on its [`ErrorKind`] alone: what
+/// retrying cannot help ([`ErrorKind::is_permanent`]: the message's own faults, a refusal
+/// for good) fails the task at once; everything else, what time or the operator can fix
+/// (a 4xx reply, a full disk, a broken queue, a setting), is retried with backoff, the
+/// error kept in the task result. This is the one place a `mailroom::Error` becomes a
+/// [`TaskFailure`].
 fn failure(err: &Error) -> TaskFailure {
-    let message = err.to_string();
-    match err {
-        Error::Permanent(_) => TaskFailure::permanent("permanent", message),
-        Error::InvalidAddress { .. }
-        | Error::HeaderInjection { .. }
-        | Error::InvalidMessage { .. } => TaskFailure::permanent("invalid_message", message),
-        Error::Transient(_) => TaskFailure::retry("transient", message),
-        Error::Configuration { .. } => TaskFailure::retry("configuration", message),
-        Error::Io { .. } => TaskFailure::retry("io", message),
-        _ => TaskFailure::retry("error", message),
+    let kind = err.kind();
+    // The failure's `kind` names stored in task results, kept as they were.
+    let name = match kind {
+        ErrorKind::InvalidInput => "invalid_message",
+        ErrorKind::TransientDelivery => "transient",
+        ErrorKind::PermanentDelivery => "permanent",
+        ErrorKind::Storage => "error",
+        ErrorKind::Io => "io",
+        ErrorKind::Configuration => "configuration",
+    };
+    if kind.is_permanent() {
+        TaskFailure::permanent(name, err.to_string())
+    } else {
+        TaskFailure::retry(name, err.to_string())
     }
 }
 
@@ -293,7 +303,7 @@ pub fn new_task(email: &Email, transport: &str) -> Result<NewTask> {
         transport: transport.to_owned(),
         progress: None,
     };
-    // An `Email` reads back from its JSON unchanged (CONTRACTS §2, tested in the render
+    // An `Email` reads back from its JSON unchanged (`Email::to_json`, tested in the render
     // suite), so the generic round-trip check of `Task::new_task` is not repeated here.
     let value = serde_json::to_value(&args)
         .map_err(|e| Error::invalid("json", format!("cannot be serialised: {e}")))?;

@@ -1,4 +1,4 @@
-//! The JSON form of a message (CONTRACTS §2, version 1).
+//! The JSON form of a message (version 1), as [`Email::from_json`] documents it.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -63,7 +63,18 @@ impl Email {
         EmailBuilder::default()
     }
 
-    /// Reads the JSON form (CONTRACTS §2), validating it as the builder does.
+    /// Reads the JSON form, validating it as the builder does.
+    ///
+    /// The form is one object: `from` (required), `sender`, and the lists `to`, `cc`,
+    /// `bcc`, `reply_to`, where each address is a string (`"Zoë <zoe@example.com>"`) or an
+    /// object `{"email": …, "name": …}`; `subject`, `text`, `html`; `headers`, a list of
+    /// `[name, value]` pairs; `attachments`, each with `filename`, `content_type`, its
+    /// content as `content_base64` (or an attached message as `message`, in this same
+    /// form), `inline` and `content_id`; `date` (RFC 3339) and `message_id`. A field not
+    /// listed here is refused; every error names the field at fault (`to[1]`,
+    /// `attachments[0].content_base64`). [`to_json`](Email::to_json) writes this form, and
+    /// reading it back gives an equal `Email`. The repository's `fixtures/messages/` holds
+    /// examples.
     pub fn from_json(json: &str) -> Result<Email> {
         json::from_json(json)
     }

@@ -3,10 +3,7 @@
 /// Everything that can go wrong when enqueuing, storing or looking up a task.
 ///
 /// Validation errors name the field at fault ([`TaskError::field`]); storage errors carry
-/// their cause. Converts into [`crate::Error`]: validation becomes
-/// [`Error::Configuration`](crate::Error::Configuration) naming the field, storage becomes
-/// [`Error::Queue`](crate::Error::Queue); a conflict becomes a configuration error naming
-/// the field, like validation.
+/// their cause.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskError {
@@ -103,31 +100,6 @@ impl TaskError {
         TaskError::Configuration {
             field: field.into(),
             reason: reason.into(),
-        }
-    }
-}
-
-impl From<TaskError> for crate::Error {
-    fn from(err: TaskError) -> Self {
-        match err {
-            TaskError::Invalid { field, reason } | TaskError::Conflict { field, reason } => {
-                crate::Error::Configuration {
-                    field: field.to_owned(),
-                    reason,
-                }
-            }
-            TaskError::Configuration { field, reason } => {
-                crate::Error::Configuration { field, reason }
-            }
-            TaskError::UnknownTask { name } => crate::Error::Configuration {
-                field: "task_name".to_owned(),
-                reason: format!("unknown task `{name}`; register it first"),
-            },
-            TaskError::Storage { message, source } => crate::Error::Queue { message, source },
-            other => crate::Error::Queue {
-                message: other.to_string(),
-                source: Some(Box::new(other)),
-            },
         }
     }
 }

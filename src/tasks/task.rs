@@ -211,29 +211,6 @@ impl fmt::Display for TaskFailure {
 
 impl std::error::Error for TaskFailure {}
 
-impl From<crate::Error> for TaskFailure {
-    /// Transient delivery failures and storage/I/O errors retry; invalid input, permanent
-    /// delivery failures and configuration errors fail at once.
-    fn from(err: crate::Error) -> Self {
-        let permanent = err.is_permanent() || matches!(err, crate::Error::Configuration { .. });
-        let kind = match &err {
-            crate::Error::InvalidAddress { .. } => "invalid_address",
-            crate::Error::HeaderInjection { .. } => "header_injection",
-            crate::Error::InvalidMessage { .. } => "invalid_message",
-            crate::Error::Transient(_) => "transient",
-            crate::Error::Permanent(_) => "permanent",
-            crate::Error::Queue { .. } => "queue",
-            crate::Error::Io { .. } => "io",
-            crate::Error::Configuration { .. } => "configuration",
-        };
-        if permanent {
-            TaskFailure::permanent(kind, err.to_string())
-        } else {
-            TaskFailure::retry(kind, err.to_string())
-        }
-    }
-}
-
 /// A task with its types erased, as the worker runs it.
 #[async_trait]
 pub(crate) trait ErasedTask: Send + Sync {

@@ -1,4 +1,4 @@
-//! Transport URLs (CONTRACTS §4).
+//! Transport URLs, as the [`transport`](super) module lists them.
 //!
 //! `smtp://[user[:password]@]host[:port][?tls=opportunistic|starttls|none]`, `smtps://…`,
 //! `file:DIR`, `console:`, `memory:[NAME]`, `dummy:`. SMTP URLs also take

@@ -288,3 +288,39 @@ fn send_via_console_prints_the_message_then_its_result_line() {
     assert_eq!(result["message_id"], "<0@example.com>", "{result}");
     assert_eq!(result["accepted"][0], "bob@example.org", "{result}");
 }
+
+/// `cargo build` (default features) gives a `mailroom` whose `--queue` opens every URL
+/// scheme `tasks::open` knows (`sqlite:` and `postgres://`), not one that answers "the
+/// postgres backend is not compiled in": the `cli` feature turns on every backend, and is
+/// a default feature. (This suite runs with all features, so it reads the manifest.)
+#[test]
+fn the_default_cli_build_opens_every_queue_backend() {
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+    )
+    .unwrap();
+    let feature = |name: &str| -> Vec<String> {
+        let line = manifest
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} = [")))
+            .unwrap_or_else(|| panic!("no `{name}` feature in Cargo.toml"));
+        line.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let default = feature("default");
+    let cli = feature("cli");
+    assert!(default.contains(&"cli".to_owned()), "default: {default:?}");
+    for backend in ["sqlite", "postgres"] {
+        assert!(
+            cli.contains(&backend.to_owned()),
+            "cli lacks {backend}: {cli:?}"
+        );
+        assert!(
+            default.contains(&backend.to_owned()),
+            "default lacks {backend}: {default:?}"
+        );
+    }
+}

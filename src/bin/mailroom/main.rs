@@ -1,9 +1,11 @@
 //! `mailroom`: render, send, enqueue and work email from the command line.
 //!
-//! Exit status follows sysexits: 0 success, 64 usage, 65 invalid input, 69 permanent
-//! delivery failure, 74 I/O or storage error, 75 transient failure.
+//! Exit status follows sysexits, from the error's [`mailroom::ErrorKind`]: 0 success,
+//! 64 usage or configuration, 65 invalid input, 69 permanent delivery failure, 74 I/O or
+//! storage error, 75 transient failure (see `exit.rs`).
 
 mod csp;
+mod exit;
 mod input;
 mod queue;
 mod render;
@@ -12,6 +14,8 @@ mod send;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub(crate) use exit::exit_code;
 
 /// Compose, sign, queue and deliver email.
 #[derive(Debug, Parser)]
@@ -35,29 +39,6 @@ enum Command {
     Worker(queue::WorkerArgs),
     /// Print a task's result as JSON.
     Status(queue::StatusArgs),
-}
-
-/// sysexits codes.
-pub(crate) mod exit {
-    pub(crate) const USAGE: u8 = 64;
-    pub(crate) const DATAERR: u8 = 65;
-    pub(crate) const UNAVAILABLE: u8 = 69;
-    pub(crate) const IOERR: u8 = 74;
-    pub(crate) const TEMPFAIL: u8 = 75;
-}
-
-/// The exit status for a library error.
-pub(crate) fn exit_code(err: &mailroom::Error) -> u8 {
-    use mailroom::Error;
-    match err {
-        Error::InvalidAddress { .. }
-        | Error::HeaderInjection { .. }
-        | Error::InvalidMessage { .. } => exit::DATAERR,
-        Error::Permanent(_) => exit::UNAVAILABLE,
-        Error::Transient(_) => exit::TEMPFAIL,
-        Error::Configuration { .. } => exit::USAGE,
-        _ => exit::IOERR,
-    }
 }
 
 /// Reports an error as one sentence on standard error and returns its exit status.
