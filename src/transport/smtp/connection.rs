@@ -61,8 +61,9 @@ pub(crate) struct Failure {
     /// Nothing was accepted and the connection was found closed at its first use: a
     /// pooled connection the server dropped while idle, worth one retry on a fresh one.
     pub(crate) stale: bool,
-    /// The next message's command group was written behind this body.
-    pub(crate) next_opened: bool,
+    /// How the next message's transaction begins on this connection, if it is still
+    /// usable: [`Start::Opened`] when its command group was written behind this body.
+    pub(crate) next: Start,
 }
 
 impl Failure {
@@ -71,7 +72,7 @@ impl Failure {
             error,
             broken: false,
             stale: false,
-            next_opened: false,
+            next: Start::Fresh,
         }
     }
 
@@ -80,8 +81,98 @@ impl Failure {
             error,
             broken: true,
             stale,
-            next_opened: false,
+            next: Start::Fresh,
         }
+    }
+}
+
+/// How a message's transaction begins on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Nothing of it is written yet, on a connection known to be alive.
+    Fresh,
+    /// Nothing of it is written yet, on a pooled connection not used since it sat idle: a
+    /// closed connection found by its first command makes the failure
+    /// [`stale`](Failure::stale).
+    Idle,
+    /// Its MAIL/RCPT/DATA group was written behind the previous message's body
+    /// (pipelining): only the replies are left to read.
+    Opened,
+}
+
+impl Start {
+    /// A failure of the first command would mean the server closed the idle connection.
+    fn is_idle(self) -> bool {
+        self == Start::Idle
+    }
+}
+
+/// The server's replies to one message's envelope.
+#[derive(Debug)]
+struct EnvelopeReplies {
+    mail: Answer,
+    /// One per recipient, in envelope order.
+    rcpt: Vec<Answer>,
+    /// `None` when DATA was not sent (nothing accepted, without pipelining).
+    data: Option<Answer>,
+}
+
+impl EnvelopeReplies {
+    /// The server took DATA and waits for the body.
+    fn data_open(&self) -> bool {
+        self.data.as_ref().is_some_and(|a| a.reply.code == 354)
+    }
+
+    /// Why the body cannot be sent, if it cannot: MAIL FROM refused, every recipient
+    /// refused, or DATA refused.
+    fn refusal(&self, recipients: &Recipients) -> Option<Error> {
+        if !self.mail.is_positive() {
+            Some(self.mail.error("MAIL FROM"))
+        } else if recipients.accepted.is_empty() {
+            Some(all_refused(&recipients.deferred, &recipients.rejected))
+        } else {
+            match &self.data {
+                Some(a) if !self.data_open() => Some(a.error("DATA")),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The envelope's recipients, sorted by their RCPT TO replies.
+#[derive(Debug)]
+struct Recipients {
+    accepted: Vec<String>,
+    /// Refused for now (4xx).
+    deferred: Vec<Rejection>,
+    /// Refused for good (5xx).
+    rejected: Vec<Rejection>,
+}
+
+impl Recipients {
+    fn sort(envelope: &Envelope, rcpt: &[Answer]) -> Self {
+        let mut sorted = Recipients {
+            accepted: Vec::new(),
+            deferred: Vec::new(),
+            rejected: Vec::new(),
+        };
+        for (recipient, answer) in envelope.to.iter().zip(rcpt) {
+            if answer.is_positive() {
+                sorted.accepted.push(recipient.clone());
+                continue;
+            }
+            let refusal = Rejection {
+                recipient: recipient.clone(),
+                code: answer.reply.code,
+                message: answer.reply.message.clone(),
+            };
+            if (400..500).contains(&answer.reply.code) {
+                sorted.deferred.push(refusal);
+            } else {
+                sorted.rejected.push(refusal);
+            }
+        }
+        sorted
     }
 }
 
@@ -347,31 +438,73 @@ impl Connection {
         group
     }
 
-    /// Sends one message: MAIL, RCPT per recipient, DATA (pipelined when the server
-    /// offers PIPELINING), then the body. `first_use` marks a pooled connection's first
-    /// command, whose failure means the server closed it while idle.
+    /// Sends one message: its envelope (MAIL, RCPT per recipient, DATA; pipelined when
+    /// the server offers PIPELINING), then its body. `start` says how far the envelope
+    /// already got (see [`Start`]).
     ///
-    /// Batches go faster: with `opened`, this message's MAIL/RCPT/DATA group was already
-    /// written behind the previous body and only its replies are read; with `next`, the
-    /// next message's group is written behind this body, in the same packet (RFC 2920
-    /// lets message content open a group). The returned flag (also in [`Failure`]) says
-    /// whether `next` was opened so.
+    /// Batches go faster: with `next`, the next message's MAIL/RCPT/DATA group is written
+    /// behind this body, in the same packet (RFC 2920 lets message content open a group).
+    /// The returned [`Start`] (also in [`Failure`]) is how the next message's transaction
+    /// begins on this connection: [`Start::Opened`] when its group was written so.
     pub(crate) async fn transact(
         &mut self,
         msg: Outgoing<'_>,
-        first_use: bool,
-        opened: bool,
+        start: Start,
         next: Option<Outgoing<'_>>,
-    ) -> Result<(Delivery, bool), Failure> {
-        if let Err(error) = self.precheck(msg) {
+    ) -> Result<(Delivery, Start), Failure> {
+        self.precheck(msg).map_err(Failure::usable)?;
+        let replies = self.envelope(msg, start).await?;
+        let recipients = Recipients::sort(msg.envelope, &replies.rcpt);
+        if let Some(error) = replies.refusal(&recipients) {
+            self.abandon(&replies).await?;
             return Err(Failure::usable(error));
         }
+        let (final_answer, next_start) = self.data(msg, next).await?;
+        self.last_used = Instant::now();
+        if !final_answer.is_positive() {
+            return Err(Failure {
+                error: final_answer.error("end of DATA"),
+                broken: false,
+                stale: false,
+                next: next_start,
+            });
+        }
+        let delivery = Delivery {
+            message_id: None,
+            accepted: recipients.accepted,
+            deferred: recipients.deferred,
+            rejected: recipients.rejected,
+            queue_id: queue_id(&final_answer.reply.message),
+            reply: Some(final_answer.reply),
+        };
+        Ok((delivery, next_start))
+    }
+
+    /// The envelope phase: MAIL FROM, RCPT TO per recipient and DATA, as one pipelined
+    /// group when the server takes it, or one command at a time.
+    async fn envelope(
+        &mut self,
+        msg: Outgoing<'_>,
+        start: Start,
+    ) -> Result<EnvelopeReplies, Failure> {
+        if self.caps.pipelining {
+            self.envelope_pipelined(msg, start).await
+        } else {
+            self.envelope_stepwise(msg, start).await
+        }
+    }
+
+    /// Writes the MAIL/RCPT/DATA group (unless it was written behind the previous body)
+    /// and reads its replies.
+    async fn envelope_pipelined(
+        &mut self,
+        msg: Outgoing<'_>,
+        start: Start,
+    ) -> Result<EnvelopeReplies, Failure> {
         let server = Arc::clone(&self.server);
         let limit = self.timeout;
-        let envelope = msg.envelope;
-
-        let (mail_answer, rcpt_answers, data_answer) = if self.caps.pipelining {
-            let mail_answer = if opened {
+        let mail = match start {
+            Start::Opened => {
                 op(
                     &server,
                     limit,
@@ -380,150 +513,120 @@ impl Connection {
                     self.smtp.read_response(),
                 )
                 .await?
-            } else {
+            }
+            Start::Fresh | Start::Idle => {
                 let group = self.pipelined_group(msg);
                 op(
                     &server,
                     limit,
                     "MAIL FROM",
-                    first_use,
+                    start.is_idle(),
                     self.smtp.command(group),
                 )
                 .await?
-            };
-            let mut rcpt_answers = Vec::with_capacity(envelope.to.len());
-            for _ in &envelope.to {
-                rcpt_answers
-                    .push(op(&server, limit, "RCPT TO", false, self.smtp.read_response()).await?);
             }
-            let data_answer = op(&server, limit, "DATA", false, self.smtp.read_response()).await?;
-            (mail_answer, rcpt_answers, Some(data_answer))
+        };
+        let mut rcpt = Vec::with_capacity(msg.envelope.to.len());
+        for _ in &msg.envelope.to {
+            rcpt.push(op(&server, limit, "RCPT TO", false, self.smtp.read_response()).await?);
+        }
+        let data = op(&server, limit, "DATA", false, self.smtp.read_response()).await?;
+        Ok(EnvelopeReplies {
+            mail,
+            rcpt,
+            data: Some(data),
+        })
+    }
+
+    /// MAIL FROM, then RCPT TO per recipient, then DATA if any recipient was accepted,
+    /// each waiting for its reply; a refused MAIL FROM ends the transaction (with `RSET`).
+    async fn envelope_stepwise(
+        &mut self,
+        msg: Outgoing<'_>,
+        start: Start,
+    ) -> Result<EnvelopeReplies, Failure> {
+        let server = Arc::clone(&self.server);
+        let limit = self.timeout;
+        let command = self.mail_command(msg);
+        let mail = op(
+            &server,
+            limit,
+            "MAIL FROM",
+            start.is_idle(),
+            self.smtp.command(command),
+        )
+        .await?;
+        if !mail.is_positive() {
+            self.reset().await?;
+            return Err(Failure::usable(mail.error("MAIL FROM")));
+        }
+        let mut rcpt = Vec::with_capacity(msg.envelope.to.len());
+        for r in &msg.envelope.to {
+            let command = format!("RCPT TO:<{r}>\r\n");
+            rcpt.push(op(&server, limit, "RCPT TO", false, self.smtp.command(command)).await?);
+        }
+        let data = if rcpt.iter().any(Answer::is_positive) {
+            Some(op(&server, limit, "DATA", false, self.smtp.command("DATA\r\n")).await?)
         } else {
-            let mail = self.mail_command(msg);
-            let mail_answer = op(
-                &server,
-                limit,
-                "MAIL FROM",
-                first_use,
-                self.smtp.command(mail),
+            None
+        };
+        Ok(EnvelopeReplies { mail, rcpt, data })
+    }
+
+    /// Ends a refused transaction so the connection can carry the next one: a server that
+    /// took DATA although nothing was accepted gets an empty message ended at once (which
+    /// it will refuse), then `RSET`.
+    async fn abandon(&mut self, replies: &EnvelopeReplies) -> Result<(), Failure> {
+        if replies.data_open() {
+            op(
+                &self.server,
+                self.timeout,
+                "end of DATA",
+                false,
+                self.smtp.command(".\r\n"),
             )
             .await?;
-            if !mail_answer.is_positive() {
-                self.reset().await?;
-                return Err(Failure::usable(mail_answer.error("MAIL FROM")));
-            }
-            let mut rcpt_answers = Vec::with_capacity(envelope.to.len());
-            for r in &envelope.to {
-                let rcpt = format!("RCPT TO:<{r}>\r\n");
-                rcpt_answers
-                    .push(op(&server, limit, "RCPT TO", false, self.smtp.command(rcpt)).await?);
-            }
-            let any_accepted = rcpt_answers.iter().any(Answer::is_positive);
-            let data_answer = if any_accepted {
-                Some(op(&server, limit, "DATA", false, self.smtp.command("DATA\r\n")).await?)
-            } else {
-                None
-            };
-            (mail_answer, rcpt_answers, data_answer)
-        };
-
-        // A server that took DATA although nothing was accepted gets an empty message
-        // ended at once, which it will refuse.
-        let data_open = data_answer.as_ref().is_some_and(|a| a.reply.code == 354);
-        let mut accepted = Vec::new();
-        let mut deferred = Vec::new();
-        let mut rejected = Vec::new();
-        for (recipient, answer) in envelope.to.iter().zip(&rcpt_answers) {
-            if answer.is_positive() {
-                accepted.push(recipient.clone());
-                continue;
-            }
-            let refusal = Rejection {
-                recipient: recipient.clone(),
-                code: answer.reply.code,
-                message: answer.reply.message.clone(),
-            };
-            if (400..500).contains(&answer.reply.code) {
-                deferred.push(refusal);
-            } else {
-                rejected.push(refusal);
-            }
         }
-        let refusal = if !mail_answer.is_positive() {
-            Some(mail_answer.error("MAIL FROM"))
-        } else if accepted.is_empty() {
-            Some(all_refused(&deferred, &rejected))
-        } else {
-            match &data_answer {
-                Some(a) if !data_open => Some(a.error("DATA")),
-                _ => None,
-            }
-        };
-        if let Some(error) = refusal {
-            if data_open {
-                op(
-                    &server,
-                    limit,
-                    "end of DATA",
-                    false,
-                    self.smtp.command(".\r\n"),
-                )
-                .await?;
-            }
-            self.reset().await?;
-            return Err(Failure::usable(error));
-        }
+        self.reset().await
+    }
 
+    /// The data phase, once DATA was taken: the body (dot-stuffed, with `next`'s pipelined
+    /// group behind it when the server takes that) and the final reply, with how the next
+    /// message's transaction begins.
+    async fn data(
+        &mut self,
+        msg: Outgoing<'_>,
+        next: Option<Outgoing<'_>>,
+    ) -> Result<(Answer, Start), Failure> {
+        let server = Arc::clone(&self.server);
         // Larger messages get more time: the limit, plus a second per 256 KiB.
-        let data_limit = limit + Duration::from_secs((msg.data.len() / (256 * 1024)) as u64);
-        let mut next_opened = false;
-        let final_answer = match std::str::from_utf8(msg.data) {
-            Ok(text) => {
-                let mut stuffed = dot_stuff(text);
-                if let Some(next) =
-                    next.filter(|n| self.caps.pipelining && self.precheck(*n).is_ok())
-                {
-                    stuffed.push_str(&self.pipelined_group(next));
-                    next_opened = true;
-                }
-                op(
-                    &server,
-                    data_limit,
-                    "end of DATA",
-                    false,
-                    self.smtp.command(stuffed.as_str()),
-                )
-                .await?
-            }
-            Err(_) => {
-                op(
-                    &server,
-                    data_limit,
-                    "end of DATA",
-                    false,
-                    self.smtp.message(msg.data),
-                )
-                .await?
-            }
+        let data_limit = self.timeout + Duration::from_secs((msg.data.len() / (256 * 1024)) as u64);
+        let Ok(text) = std::str::from_utf8(msg.data) else {
+            let answer = op(
+                &server,
+                data_limit,
+                "end of DATA",
+                false,
+                self.smtp.message(msg.data),
+            )
+            .await?;
+            return Ok((answer, Start::Fresh));
         };
-        self.last_used = Instant::now();
-        if !final_answer.is_positive() {
-            return Err(Failure {
-                error: final_answer.error("end of DATA"),
-                broken: false,
-                stale: false,
-                next_opened,
-            });
+        let mut stuffed = dot_stuff(text);
+        let mut next_start = Start::Fresh;
+        if let Some(next) = next.filter(|n| self.caps.pipelining && self.precheck(*n).is_ok()) {
+            stuffed.push_str(&self.pipelined_group(next));
+            next_start = Start::Opened;
         }
-        let delivery = Delivery {
-            message_id: None,
-            accepted,
-            deferred,
-            rejected,
-            queue_id: queue_id(&final_answer.reply.message),
-            reply: Some(final_answer.reply),
-        };
-        Ok((delivery, next_opened))
+        let answer = op(
+            &server,
+            data_limit,
+            "end of DATA",
+            false,
+            self.smtp.command(stuffed.as_str()),
+        )
+        .await?;
+        Ok((answer, next_start))
     }
 
     /// `RSET` after a refused transaction, so the connection can carry the next one.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::Settings;
-use super::connection::{Connection, OpenToken, Outgoing};
+use super::connection::{Connection, OpenToken, Outgoing, Start};
 use super::transient;
 use crate::error::{Error, Result};
 use crate::transport::Delivery;
@@ -133,10 +133,13 @@ impl Pool {
         };
         let mut slot = self.take_slot();
         // A connection from the pool may have been closed by the server while idle.
-        let mut unverified = slot.conn.is_some();
+        let mut start = if slot.conn.is_some() {
+            Start::Idle
+        } else {
+            Start::Fresh
+        };
         let mut current = Some(first);
         let mut claimed_next: Option<usize> = None;
-        let mut opened = false;
         let mut retried = false;
         // After two failed connects in a row the server is taken to be unreachable: the
         // rest of this worker's messages fail at once with the same error instead of
@@ -156,7 +159,7 @@ impl Pool {
                 }
                 None => match Connection::open(&self.settings, OpenToken::new(&self.open)).await {
                     Ok(conn) => {
-                        unverified = false;
+                        start = Start::Fresh;
                         failed_connects = 0;
                         conn
                     }
@@ -173,20 +176,24 @@ impl Pool {
                 claimed_next = claim();
             }
             let next = claimed_next.map(|i| items[i]);
-            let first_use = unverified;
-            unverified = false;
-            match conn.transact(items[idx], first_use, opened, next).await {
-                Ok((delivery, next_opened)) => {
+            let this_start = start;
+            match conn.transact(items[idx], this_start, next).await {
+                Ok((delivery, next_start)) => {
                     slot.conn = Some(conn);
-                    opened = next_opened;
+                    start = next_start;
                     out.push((idx, Ok(delivery)));
                 }
                 Err(failure) => {
-                    opened = failure.next_opened && !failure.broken;
+                    // A broken connection is dropped; the next message opens a fresh one.
+                    start = if failure.broken {
+                        Start::Fresh
+                    } else {
+                        failure.next
+                    };
                     if !failure.broken {
                         slot.conn = Some(conn);
                     }
-                    if failure.stale && first_use && !retried {
+                    if failure.stale && this_start == Start::Idle && !retried {
                         tracing::debug!(error = %failure.error, "pooled connection was closed by the server; reconnecting");
                         retried = true;
                         continue;
