@@ -141,31 +141,16 @@ impl Pool {
         let mut current = Some(first);
         let mut claimed_next: Option<usize> = None;
         let mut retried = false;
-        // After two failed connects in a row the server is taken to be unreachable: the
-        // rest of this worker's messages fail at once with the same error instead of
-        // each waiting out its own connect timeout.
-        let mut failed_connects = 0;
-        let mut last_connect_error: Option<Error> = None;
+        let mut connector = Connector::default();
         while let Some(idx) = current {
             let mut conn = match slot.conn.take() {
                 Some(conn) => conn,
-                None if failed_connects >= 2 => {
-                    let error = last_connect_error
-                        .as_ref()
-                        .map_or_else(|| transient("not connected"), same_error);
-                    out.push((idx, Err(error)));
-                    current = claimed_next.take().or_else(claim);
-                    continue;
-                }
-                None => match Connection::open(&self.settings, OpenToken::new(&self.open)).await {
+                None => match connector.open(self).await {
                     Ok(conn) => {
                         start = Start::Fresh;
-                        failed_connects = 0;
                         conn
                     }
                     Err(error) => {
-                        failed_connects += 1;
-                        last_connect_error = Some(same_error(&error));
                         out.push((idx, Err(error)));
                         current = claimed_next.take().or_else(claim);
                         continue;
@@ -250,6 +235,39 @@ impl Pool {
                 }
             }
         });
+    }
+}
+
+/// Opens one worker's connections. After two failed connects in a row the server is
+/// taken to be unreachable: the rest of the worker's messages fail at once with the same
+/// error instead of each waiting out its own connect timeout.
+#[derive(Default)]
+struct Connector {
+    failed: usize,
+    last_error: Option<Error>,
+}
+
+impl Connector {
+    /// A new connection to the pool's server, or the last connect error once the server
+    /// is taken to be unreachable.
+    async fn open(&mut self, pool: &Pool) -> Result<Connection> {
+        if self.failed >= 2 {
+            return Err(self
+                .last_error
+                .as_ref()
+                .map_or_else(|| transient("not connected"), same_error));
+        }
+        match Connection::open(&pool.settings, OpenToken::new(&pool.open)).await {
+            Ok(conn) => {
+                self.failed = 0;
+                Ok(conn)
+            }
+            Err(error) => {
+                self.failed += 1;
+                self.last_error = Some(same_error(&error));
+                Err(error)
+            }
+        }
     }
 }
 
