@@ -107,3 +107,34 @@ async fn fetch_one(
         .await
         .map_err(|_| format!("took longer than {:?}", limits.timeout))?
 }
+
+/// The remote resources of a body, fetched.
+pub(crate) struct Remote {
+    /// The fetched images, by URL.
+    pub(crate) images: HashMap<String, Fetched>,
+    /// The fetched stylesheets' texts, in document order; `None` when none was fetched.
+    pub(crate) css: Option<String>,
+}
+
+/// Fetches the `http(s):` images and stylesheets `html` references (see [`fetch_all`]).
+pub(crate) async fn fetch_remote(html: &str, limits: &FetchLimits) -> Result<Remote> {
+    let remote = |u: &String| {
+        let l = u.to_ascii_lowercase();
+        l.starts_with("https://") || l.starts_with("http://")
+    };
+    let found = super::scan::scan(html);
+    let images: Vec<String> = found.image_urls.into_iter().filter(remote).collect();
+    let sheets: Vec<String> = found.stylesheets.into_iter().filter(remote).collect();
+    let fetched_images = fetch_all(&images, limits, |t| t.starts_with("image/")).await?;
+    let fetched_css = fetch_all(&sheets, limits, |t| t == "text/css").await?;
+    let css: String = sheets
+        .iter()
+        .filter_map(|u| fetched_css.get(u))
+        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Remote {
+        images: fetched_images,
+        css: (!css.is_empty()).then_some(css),
+    })
+}

@@ -83,8 +83,7 @@ impl TokenSink for Sink {
                     if tag.kind == TagKind::EndTag && raw == name {
                         let text = std::mem::take(&mut st.raw_text);
                         if raw == "style" {
-                            st.scan.image_urls.extend(css_urls(&text));
-                            st.scan.style_elements.push(text);
+                            style_element(&mut st.scan, text);
                         }
                         st.raw = None;
                     }
@@ -93,39 +92,7 @@ impl TokenSink for Sink {
                 if tag.kind == TagKind::StartTag {
                     st.scan.has_head |= name == "head";
                     st.scan.has_html |= name == "html";
-                    if name == "link"
-                        && tag.attrs.iter().any(|a| {
-                            &*a.name.local == "rel"
-                                && a.value
-                                    .to_ascii_lowercase()
-                                    .split_whitespace()
-                                    .any(|r| r == "stylesheet")
-                        })
-                        && let Some(href) = tag.attrs.iter().find(|a| &*a.name.local == "href")
-                    {
-                        st.scan.stylesheets.push(href.value.trim().to_owned());
-                    }
-                    for attr in &tag.attrs {
-                        let attr_name: &str = &attr.name.local;
-                        let value = attr.value.to_string();
-                        match attr_name {
-                            "style" => {
-                                st.scan.image_urls.extend(css_urls(&value));
-                                st.scan.style_attributes.push(value);
-                            }
-                            "src" if matches!(name, "img" | "image" | "input") => {
-                                st.scan.image_urls.push(value.trim().to_owned())
-                            }
-                            "background" => st.scan.image_urls.push(value.trim().to_owned()),
-                            "srcset" if name == "img" => st.scan.image_urls.extend(
-                                value
-                                    .split(',')
-                                    .filter_map(|c| c.split_whitespace().next())
-                                    .map(str::to_owned),
-                            ),
-                            _ => {}
-                        }
-                    }
+                    collect_loads(&mut st.scan, name, &tag);
                     text_start_tag(&mut st, name, &tag);
                     if tag.self_closing {
                         return TokenSinkResult::Continue;
@@ -156,13 +123,56 @@ impl TokenSink for Sink {
             }
             Token::EOFToken if st.raw.as_deref() == Some("style") => {
                 let text = std::mem::take(&mut st.raw_text);
-                st.scan.image_urls.extend(css_urls(&text));
-                st.scan.style_elements.push(text);
+                style_element(&mut st.scan, text);
             }
             _ => {}
         }
         TokenSinkResult::Continue
     }
+}
+
+/// What a start tag loads, for the policy: a linked stylesheet, a `style` attribute (and
+/// the images its CSS loads), and image URLs from `src`, `background` and `srcset`.
+fn collect_loads(scan: &mut Scan, name: &str, tag: &html5ever::tokenizer::Tag) {
+    if name == "link"
+        && tag.attrs.iter().any(|a| {
+            &*a.name.local == "rel"
+                && a.value
+                    .to_ascii_lowercase()
+                    .split_whitespace()
+                    .any(|r| r == "stylesheet")
+        })
+        && let Some(href) = tag.attrs.iter().find(|a| &*a.name.local == "href")
+    {
+        scan.stylesheets.push(href.value.trim().to_owned());
+    }
+    for attr in &tag.attrs {
+        let attr_name: &str = &attr.name.local;
+        let value = attr.value.to_string();
+        match attr_name {
+            "style" => {
+                scan.image_urls.extend(css_urls(&value));
+                scan.style_attributes.push(value);
+            }
+            "src" if matches!(name, "img" | "image" | "input") => {
+                scan.image_urls.push(value.trim().to_owned())
+            }
+            "background" => scan.image_urls.push(value.trim().to_owned()),
+            "srcset" if name == "img" => scan.image_urls.extend(
+                value
+                    .split(',')
+                    .filter_map(|c| c.split_whitespace().next())
+                    .map(str::to_owned),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// A `<style>` element's text, and the images its CSS loads.
+fn style_element(scan: &mut Scan, text: String) {
+    scan.image_urls.extend(css_urls(&text));
+    scan.style_elements.push(text);
 }
 
 fn text_start_tag(st: &mut State, name: &str, tag: &html5ever::tokenizer::Tag) {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::Settings;
-use super::connection::{Connection, OpenToken, Outgoing};
+use super::connection::{Connection, OpenToken, Outgoing, Start};
 use super::transient;
 use crate::error::{Error, Result};
 use crate::transport::Delivery;
@@ -133,36 +133,24 @@ impl Pool {
         };
         let mut slot = self.take_slot();
         // A connection from the pool may have been closed by the server while idle.
-        let mut unverified = slot.conn.is_some();
+        let mut start = if slot.conn.is_some() {
+            Start::Idle
+        } else {
+            Start::Fresh
+        };
         let mut current = Some(first);
         let mut claimed_next: Option<usize> = None;
-        let mut opened = false;
         let mut retried = false;
-        // After two failed connects in a row the server is taken to be unreachable: the
-        // rest of this worker's messages fail at once with the same error instead of
-        // each waiting out its own connect timeout.
-        let mut failed_connects = 0;
-        let mut last_connect_error: Option<Error> = None;
+        let mut connector = Connector::default();
         while let Some(idx) = current {
             let mut conn = match slot.conn.take() {
                 Some(conn) => conn,
-                None if failed_connects >= 2 => {
-                    let error = last_connect_error
-                        .as_ref()
-                        .map_or_else(|| transient("not connected"), same_error);
-                    out.push((idx, Err(error)));
-                    current = claimed_next.take().or_else(claim);
-                    continue;
-                }
-                None => match Connection::open(&self.settings, OpenToken::new(&self.open)).await {
+                None => match connector.open(self).await {
                     Ok(conn) => {
-                        unverified = false;
-                        failed_connects = 0;
+                        start = Start::Fresh;
                         conn
                     }
                     Err(error) => {
-                        failed_connects += 1;
-                        last_connect_error = Some(same_error(&error));
                         out.push((idx, Err(error)));
                         current = claimed_next.take().or_else(claim);
                         continue;
@@ -173,20 +161,24 @@ impl Pool {
                 claimed_next = claim();
             }
             let next = claimed_next.map(|i| items[i]);
-            let first_use = unverified;
-            unverified = false;
-            match conn.transact(items[idx], first_use, opened, next).await {
-                Ok((delivery, next_opened)) => {
+            let this_start = start;
+            match conn.transact(items[idx], this_start, next).await {
+                Ok((delivery, next_start)) => {
                     slot.conn = Some(conn);
-                    opened = next_opened;
+                    start = next_start;
                     out.push((idx, Ok(delivery)));
                 }
                 Err(failure) => {
-                    opened = failure.next_opened && !failure.broken;
+                    // A broken connection is dropped; the next message opens a fresh one.
+                    start = if failure.broken {
+                        Start::Fresh
+                    } else {
+                        failure.next
+                    };
                     if !failure.broken {
                         slot.conn = Some(conn);
                     }
-                    if failure.stale && first_use && !retried {
+                    if failure.stale && this_start == Start::Idle && !retried {
                         tracing::debug!(error = %failure.error, "pooled connection was closed by the server; reconnecting");
                         retried = true;
                         continue;
@@ -243,6 +235,39 @@ impl Pool {
                 }
             }
         });
+    }
+}
+
+/// Opens one worker's connections. After two failed connects in a row the server is
+/// taken to be unreachable: the rest of the worker's messages fail at once with the same
+/// error instead of each waiting out its own connect timeout.
+#[derive(Default)]
+struct Connector {
+    failed: usize,
+    last_error: Option<Error>,
+}
+
+impl Connector {
+    /// A new connection to the pool's server, or the last connect error once the server
+    /// is taken to be unreachable.
+    async fn open(&mut self, pool: &Pool) -> Result<Connection> {
+        if self.failed >= 2 {
+            return Err(self
+                .last_error
+                .as_ref()
+                .map_or_else(|| transient("not connected"), same_error));
+        }
+        match Connection::open(&pool.settings, OpenToken::new(&pool.open)).await {
+            Ok(conn) => {
+                self.failed = 0;
+                Ok(conn)
+            }
+            Err(error) => {
+                self.failed += 1;
+                self.last_error = Some(same_error(&error));
+                Err(error)
+            }
+        }
     }
 }
 
