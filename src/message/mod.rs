@@ -13,7 +13,9 @@ mod strict_json;
 use chrono::{DateTime, FixedOffset};
 
 pub use address::Address;
-pub(crate) use address::{ascii_domain, phrase_string};
+#[cfg(feature = "dkim")]
+pub(crate) use address::ascii_domain;
+pub(crate) use address::phrase_string;
 pub use attachment::{Attachment, AttachmentBody};
 
 use crate::error::{Error, Result};

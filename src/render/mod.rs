@@ -1,6 +1,6 @@
 //! Rendering: [`Email`] → RFC 5322 / MIME bytes, over `mail-builder`.
 //!
-//! The structure is chosen from the content (see [`structure`]); headers use RFC 2047
+//! The structure is chosen from the content (text, alternative, related, mixed); headers use RFC 2047
 //! encoded words and RFC 2231 parameters, folded at 78 columns, unless
 //! [`RenderOptions::smtputf8`] asks for RFC 6532 UTF-8 headers; bodies take 7bit,
 //! quoted-printable or base64, whichever is shortest; every line ends in CRLF.
@@ -122,6 +122,7 @@ impl RenderOptions {
     }
 
     /// Writes the HTML body exactly as given: no sanitising, CSS inlining or image embedding.
+    #[cfg_attr(not(feature = "html"), allow(unused_mut))]
     pub fn raw_html(mut self) -> Self {
         #[cfg(feature = "html")]
         {
