@@ -36,8 +36,8 @@ use crate::tasks::{AttemptError, TaskError, TaskId, TaskResult, TaskStatus};
 
 /// The schema migrations, in order; `{schema}` stands for the quoted schema name.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/postgres/0001_tasks.sql"),
-    include_str!("../../../migrations/postgres/0002_lease_expiries.sql"),
+    include_str!("../../../../migrations/postgres/0001_tasks.sql"),
+    include_str!("../../../../migrations/postgres/0002_lease_expiries.sql"),
 ];
 
 /// Rows per `INSERT … UNNEST` statement.
