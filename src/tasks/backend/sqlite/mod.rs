@@ -28,8 +28,8 @@ use crate::tasks::{AttemptError, TaskError, TaskId, TaskResult, TaskStatus};
 
 /// The schema migrations, in order; `schema_version` records how many were applied.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/sqlite/0001_tasks.sql"),
-    include_str!("../../../migrations/sqlite/0002_lease_expiries.sql"),
+    include_str!("../../../../migrations/sqlite/0001_tasks.sql"),
+    include_str!("../../../../migrations/sqlite/0002_lease_expiries.sql"),
 ];
 
 /// Rows per multi-row `INSERT` (9 parameters each, well under SQLite's 32766 limit).
