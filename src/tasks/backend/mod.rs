@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{AttemptError, TaskError, TaskId, TaskResult};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
+
 #[cfg(feature = "sqlite")]
 pub(super) mod sqlite;
 
