@@ -157,11 +157,13 @@ impl NewTask {
 }
 
 /// The message of a `lease_expired` error when the task goes back to `READY`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const LEASE_EXPIRED: &str =
     "the worker stopped renewing its lease (it died or hung); the lease expired";
 
 /// The message of the `lease_expired` error that fails a task whose lease expired `limit`
 /// times.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn lease_expired_too_often(limit: u32) -> String {
     format!(
         "the task's attempts ended without an outcome {limit} times (the worker died or hung \
@@ -195,6 +197,7 @@ pub(crate) fn same_keyed_task(
 
 /// Puts claimed tasks (each with its enqueue sequence number) in the order every backend
 /// claims in: highest priority first, then earliest `run_after`, then enqueue order.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn in_claim_order(mut claimed: Vec<(i64, ClaimedTask)>) -> Vec<ClaimedTask> {
     claimed.sort_by(|(sa, a), (sb, b)| {
         b.priority
