@@ -290,3 +290,25 @@ impl From<crate::tasks::TaskError> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::TaskError;
+
+    #[test]
+    fn task_errors_keep_their_field_and_their_kind() {
+        let invalid: Error = TaskError::invalid("queue_name", "unknown queue").into();
+        assert_eq!(invalid.field(), Some("queue_name"));
+        assert_eq!(invalid.kind(), ErrorKind::Configuration);
+        let conflict: Error = TaskError::Conflict {
+            field: "idempotency_key",
+            reason: "taken".into(),
+        }
+        .into();
+        assert_eq!(conflict.field(), Some("idempotency_key"));
+        let storage: Error =
+            TaskError::storage("database error", std::io::Error::other("disk")).into();
+        assert_eq!(storage.kind(), ErrorKind::Storage);
+    }
+}

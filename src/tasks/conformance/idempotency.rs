@@ -27,11 +27,10 @@ pub(super) async fn idempotent_enqueue<B: TaskBackend>(b: Arc<B>) {
         )
         .await;
     assert_conflict(case, other_task);
-    let err: crate::Error = b
+    let err = b
         .enqueue(echo(json!("third")).idempotency_key("order-1"))
         .await
-        .unwrap_err()
-        .into();
+        .unwrap_err();
     assert_eq!(err.field(), Some("idempotency_key"), "{case}: {err}");
     assert_eq!(
         b.get_result(a).await.unwrap().args["value"],

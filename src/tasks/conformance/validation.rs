@@ -116,12 +116,8 @@ where
         ),
         "{case}: {clash:?}"
     );
-    // Errors convert into the crate's error, naming the field.
-    let err: crate::Error = b
-        .enqueue(echo(json!(1)).queue("nope"))
-        .await
-        .unwrap_err()
-        .into();
+    // Errors name the field at fault.
+    let err = b.enqueue(echo(json!(1)).queue("nope")).await.unwrap_err();
     assert_eq!(err.field(), Some("queue_name"), "{case}");
     if caps.supports_get_result {
         let missing = b.get_result(TaskId::new()).await;
