@@ -156,6 +156,24 @@ impl NewTask {
     }
 }
 
+/// The queues a queue URL's `queues=a,b` parameter lists (blanks dropped; none is an error).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn queue_list(list: &str) -> Result<Vec<String>, TaskError> {
+    let queues: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if queues.is_empty() {
+        return Err(TaskError::configuration(
+            "queue",
+            "`queues=` lists no queue",
+        ));
+    }
+    Ok(queues)
+}
+
 /// The message of a `lease_expired` error when the task goes back to `READY`.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const LEASE_EXPIRED: &str =

@@ -217,21 +217,7 @@ impl PostgresOptions {
         for (k, v) in parsed.query_pairs() {
             match &*k {
                 "schema" => options.schema = v.into_owned(),
-                "queues" => {
-                    let queues: Vec<String> = v
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|q| !q.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                    if queues.is_empty() {
-                        return Err(TaskError::configuration(
-                            "queue",
-                            "`queues=` lists no queue",
-                        ));
-                    }
-                    options.queues = queues;
-                }
+                "queues" => options.queues = crate::tasks::backend::queue_list(&v)?,
                 "synchronous_worker_commits" => {
                     options.synchronous_worker_commits = match &*v {
                         "true" | "on" | "1" => true,

@@ -55,21 +55,7 @@ impl SqliteOptions {
         let mut options = SqliteOptions::new(path);
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
-                Some(("queues", list)) => {
-                    let queues: Vec<String> = list
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|q| !q.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                    if queues.is_empty() {
-                        return Err(TaskError::configuration(
-                            "queue",
-                            "`queues=` lists no queue",
-                        ));
-                    }
-                    options.queues = queues;
-                }
+                Some(("queues", list)) => options.queues = crate::tasks::backend::queue_list(list)?,
                 _ => {
                     return Err(TaskError::configuration(
                         "queue",
