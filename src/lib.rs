@@ -63,5 +63,7 @@ pub mod testing;
 pub mod transport;
 
 pub use error::{DeliveryFailure, Error, ErrorKind, Result};
-pub use message::{Address, AddressInput, Attachment, AttachmentBody, Email, EmailBuilder};
-pub use render::{RenderOptions, Signer};
+pub use message::{
+    Address, AddressInput, Attachment, AttachmentBody, Email, EmailBuilder, Envelope,
+};
+pub use render::{RenderOptions, Rendered, Signer};

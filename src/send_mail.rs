@@ -33,6 +33,7 @@ use tracing::Instrument;
 
 use crate::error::{DeliveryFailure, Error, ErrorKind, Result};
 use crate::message::Email;
+use crate::render::{RenderOptions, Rendered};
 use crate::tasks::{NewTask, Task, TaskBackend, TaskContext, TaskError, TaskFailure, TaskId};
 use crate::transport::{Delivery, Rejection, Transport};
 
@@ -111,10 +112,13 @@ fn default_transport() -> String {
     DEFAULT_TRANSPORT.to_owned()
 }
 
-/// The `send_mail` task, holding the transports a worker may deliver through, by name.
+/// The `send_mail` task, holding the transports a worker may deliver through, by name,
+/// and the [`RenderOptions`] it renders every message with (DKIM signers, the HTML
+/// pipeline): each attempt renders the message once and hands the bytes to the transport.
 #[derive(Clone, Default)]
 pub struct SendMail {
     transports: BTreeMap<String, Arc<dyn Transport>>,
+    render_options: RenderOptions,
 }
 
 impl fmt::Debug for SendMail {
@@ -122,6 +126,7 @@ impl fmt::Debug for SendMail {
         // Transports' own Debug output never shows credentials.
         f.debug_struct("SendMail")
             .field("transports", &self.transports)
+            .field("render_options", &self.render_options)
             .finish()
     }
 }
@@ -136,6 +141,14 @@ impl SendMail {
     #[must_use]
     pub fn transport(mut self, name: impl Into<String>, transport: Arc<dyn Transport>) -> Self {
         self.transports.insert(name.into(), transport);
+        self
+    }
+
+    /// Renders every message with these options (the defaults otherwise), e.g. with a DKIM
+    /// signer. SMTPUTF8 is still decided per message, by its addresses.
+    #[must_use]
+    pub fn render_options(mut self, options: RenderOptions) -> Self {
+        self.render_options = options;
         self
     }
 
@@ -191,32 +204,38 @@ impl Task for SendMail {
         })?;
         let span = tracing::info_span!("send_mail", task = %ctx.id, attempt = ctx.attempt, transport = %args.transport,
             message_id = args.message.message_id().unwrap_or_default());
-        let delivery = match &args.progress {
-            None => transport.send(&args.message).instrument(span).await,
-            Some(progress) => {
-                let deferred: Vec<String> = progress
-                    .deferred
-                    .iter()
-                    .map(|d| d.recipient.clone())
-                    .collect();
-                match transport
-                    .send_to(&args.message, &deferred)
-                    .instrument(span)
-                    .await
-                {
-                    Ok(delivery) => Ok(progress.merge(delivery)),
-                    // The retried recipients are refused for good, but the others have
-                    // the message: the task has delivered all it can.
-                    Err(Error::Permanent(refusal)) => Ok(progress.refused(&args.message, &refusal)),
-                    Err(err) => Err(err),
-                }
-            }
-        }
-        .map_err(|err| failure(&err))?;
+        let delivery = self
+            .deliver(transport.as_ref(), &args)
+            .instrument(span)
+            .await;
+        let delivery = delivery.map_err(|err| failure(&err))?;
         if delivery.deferred.is_empty() {
             return Ok(delivery);
         }
         Err(deferred(args, delivery))
+    }
+}
+
+impl SendMail {
+    /// One attempt: renders the message once, then sends it to every recipient, or to the
+    /// ones the last attempt left deferred.
+    async fn deliver(&self, transport: &dyn Transport, args: &SendMailArgs) -> Result<Delivery> {
+        let rendered: Rendered = args.message.prepare(&self.render_options)?;
+        let Some(progress) = &args.progress else {
+            return transport.send_rendered(&rendered).await;
+        };
+        let deferred: Vec<String> = progress
+            .deferred
+            .iter()
+            .map(|d| d.recipient.clone())
+            .collect();
+        match transport.send_rendered(&rendered.only(&deferred)?).await {
+            Ok(delivery) => Ok(progress.merge(delivery)),
+            // The retried recipients are refused for good, but the others have the
+            // message: the task has delivered all it can.
+            Err(Error::Permanent(refusal)) => Ok(progress.refused(&args.message, &refusal)),
+            Err(err) => Err(err),
+        }
     }
 }
 
@@ -291,7 +310,7 @@ pub fn with_message_id(email: &Email) -> Result<Email> {
         // The id is valid by construction (a UUID at the From domain, which `build`
         // checked), so the message need not be validated again.
         let domain = email.from().ascii_domain()?;
-        email.message_id = Some(format!("<{}@{domain}>", uuid::Uuid::now_v7().simple()));
+        email.message_id = Some(format!("<{}>", crate::message::new_message_id(&domain)));
     }
     Ok(email)
 }

@@ -7,6 +7,7 @@
 mod address;
 mod attachment;
 pub(crate) mod check;
+mod envelope;
 mod json;
 mod strict_json;
 
@@ -17,9 +18,18 @@ pub use address::Address;
 pub(crate) use address::ascii_domain;
 pub(crate) use address::phrase_string;
 pub use attachment::{Attachment, AttachmentBody};
+pub use envelope::Envelope;
 
 use crate::error::{Error, Result};
 use check::{check_header_name, check_id, reject_line_breaks, reserved_header_hint};
+
+/// A new Message-ID at `domain`, without its angle brackets: `UUID@domain`, the UUID of
+/// version 7 (time-ordered, 74 random bits), so ids sort by creation time and the
+/// idempotency index they key stays append-mostly. The one generator: the renderer (for a
+/// message without an id) and `send_mail` (which fixes the id before queueing) both use it.
+pub(crate) fn new_message_id(domain: &str) -> String {
+    format!("{}@{domain}", uuid::Uuid::now_v7().simple())
+}
 
 /// One email message.
 ///

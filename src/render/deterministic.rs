@@ -33,11 +33,7 @@ impl Ids {
     pub(crate) fn fresh(email: &Email, smtputf8: bool) -> Result<Ids> {
         let message_id = match &email.message_id {
             Some(id) => strip_brackets(id),
-            None => format!(
-                "{}@{}",
-                uuid::Uuid::new_v4().simple(),
-                id_domain(email, smtputf8)?
-            ),
+            None => crate::message::new_message_id(&id_domain(email, smtputf8)?),
         };
         let now = super::now();
         Ok(Ids {

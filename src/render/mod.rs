@@ -21,6 +21,7 @@
 
 mod deterministic;
 mod headers;
+mod rendered;
 mod structure;
 mod words;
 
@@ -34,6 +35,7 @@ use crate::error::Result;
 use crate::message::Email;
 
 pub(crate) use deterministic::Ids;
+pub use rendered::Rendered;
 
 /// A hook that signs a rendered message (DKIM): it receives the finished bytes and returns
 /// the header lines (CRLF-terminated) to put in front of them.
@@ -59,6 +61,8 @@ pub struct RenderOptions {
     pub(crate) html: Option<crate::html::HtmlOptions>,
 }
 
+// Derivable only without the `html` feature, whose pipeline is on by default.
+#[cfg_attr(not(feature = "html"), allow(clippy::derivable_impls))]
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
@@ -165,12 +169,20 @@ impl Email {
 
     /// Renders the message with `options`.
     pub fn render(&self, options: &RenderOptions) -> Result<Vec<u8>> {
+        self.render_full(options).map(|output| output.bytes)
+    }
+
+    /// Renders the message with `options`, keeping what a transport needs besides the
+    /// bytes: the identifiers used and the message the HTML pipeline made, when it ran.
+    pub(crate) fn render_full(&self, options: &RenderOptions) -> Result<Output> {
         #[cfg(feature = "html")]
         if let Some(html_options) = &options.html
             && crate::html::applies_to(self)
         {
             let processed = crate::html::process(self, html_options)?;
-            return processed.render(&options.clone().raw_html());
+            let mut output = processed.render_full(&options.clone().raw_html())?;
+            output.processed = Some(processed);
+            return Ok(output);
         }
         let ids = match options.seed {
             Some(seed) => Ids::derived(self, seed, options.smtputf8)?,
@@ -183,7 +195,11 @@ impl Email {
             signed.extend_from_slice(&out);
             out = signed;
         }
-        Ok(out)
+        Ok(Output {
+            bytes: out,
+            ids,
+            processed: None,
+        })
     }
 
     fn render_into(&self, options: &RenderOptions, ids: &Ids, out: &mut Vec<u8>) -> Result<()> {
@@ -194,6 +210,14 @@ impl Email {
         builder.body(body).serialize(out);
         Ok(())
     }
+}
+
+/// One rendering's result: the bytes, the identifiers they carry, and the message the HTML
+/// pipeline made from the one given (`None` when it did not run).
+pub(crate) struct Output {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) ids: Ids,
+    pub(crate) processed: Option<Email>,
 }
 
 /// The Date a message gets when it has none: now, in UTC.

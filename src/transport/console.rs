@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tracing::Instrument;
 
-use super::{Delivery, Envelope, Transport, rendered_message_id};
+use super::{Delivery, Transport};
 use crate::error::{Error, Result};
-use crate::message::Email;
-use crate::render::RenderOptions;
+use crate::render::Rendered;
 
 /// Where the console transport writes: standard output, or a stream of the caller's.
 type Stream = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -35,31 +34,21 @@ type Stream = Arc<Mutex<Box<dyn Write + Send>>>;
 /// ```
 #[derive(Clone, Default)]
 pub struct ConsoleTransport {
-    options: RenderOptions,
     stream: Option<Stream>,
 }
 
 impl std::fmt::Debug for ConsoleTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsoleTransport")
-            .field("options", &self.options)
             .field("stream", &self.target())
             .finish()
     }
 }
 
 impl ConsoleTransport {
-    /// A console transport with default rendering, writing to standard output.
+    /// A console transport writing to standard output.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Renders with these options (e.g. DKIM signers); SMTPUTF8 is still chosen per message.
-    pub fn with_render_options(options: RenderOptions) -> Self {
-        ConsoleTransport {
-            options,
-            stream: None,
-        }
     }
 
     /// Writes to `stream` instead of standard output (Django's `stream=` argument).
@@ -99,15 +88,12 @@ impl ConsoleTransport {
 
 #[async_trait]
 impl Transport for ConsoleTransport {
-    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
-        let span = super::send_span("console", email);
+    async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
+        let span = super::send_span("console", message);
         async move {
-            let utf8 = email.needs_smtputf8();
-            let envelope = Envelope::of(email, utf8)?.only(recipients)?;
-            let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
-            self.write(&bytes)
+            self.write(message.bytes())
                 .map_err(|e| Error::io(self.target(), e))?;
-            Ok(Delivery::local(rendered_message_id(&bytes), &envelope))
+            Ok(Delivery::local(message))
         }
         .instrument(span)
         .await

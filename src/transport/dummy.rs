@@ -1,11 +1,11 @@
 //! `dummy:`: accepts every message and delivers nothing.
 
 use async_trait::async_trait;
-use tracing::Instrument;
 
 use super::{Delivery, Envelope, Transport};
 use crate::error::Result;
 use crate::message::Email;
+use crate::render::Rendered;
 
 /// A transport that accepts every message and delivers nothing (Django's dummy backend).
 ///
@@ -22,20 +22,45 @@ impl DummyTransport {
 
 #[async_trait]
 impl Transport for DummyTransport {
-    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
-        let span = super::send_span("dummy", email);
-        async move {
-            let envelope = Envelope::of(email, email.needs_smtputf8())?.only(recipients)?;
-            tracing::debug!(
-                recipients = envelope.to.len(),
-                "dummy transport dropped a message"
-            );
-            Ok(Delivery::local(
-                email.message_id().map(str::to_owned),
-                &envelope,
-            ))
-        }
-        .instrument(span)
-        .await
+    async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
+        let span = super::send_span("dummy", message);
+        span.in_scope(|| dropped(message.envelope()));
+        Ok(Delivery::local(message))
     }
+
+    /// Addresses the message without rendering it: there is nothing to write.
+    async fn send(&self, email: &Email) -> Result<Delivery> {
+        unrendered(email, Envelope::of(email)?)
+    }
+
+    /// Addresses the message to `recipients` without rendering it.
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
+        unrendered(email, Envelope::of(email)?.only(recipients)?)
+    }
+}
+
+fn dropped(envelope: &Envelope) {
+    tracing::debug!(
+        recipients = envelope.to().len(),
+        "dummy transport dropped a message"
+    );
+}
+
+/// The delivery of a message the dummy transport did not render: its own Message-ID, if any.
+fn unrendered(email: &Email, envelope: Envelope) -> Result<Delivery> {
+    let span = tracing::info_span!(
+        "mailroom.send",
+        transport = "dummy",
+        message_id = email.message_id().unwrap_or(""),
+        recipients = envelope.to().len(),
+    );
+    span.in_scope(|| dropped(&envelope));
+    Ok(Delivery {
+        message_id: email.message_id().map(str::to_owned),
+        accepted: envelope.to().to_vec(),
+        deferred: Vec::new(),
+        rejected: Vec::new(),
+        reply: None,
+        queue_id: None,
+    })
 }

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tracing::Instrument;
 
-use super::{Delivery, Envelope, Transport, rendered_message_id};
+use super::{Delivery, Transport};
 use crate::error::{Error, Result};
-use crate::message::Email;
-use crate::render::RenderOptions;
+use crate::render::Rendered;
 
 /// Writes each message to `DIR/<time>-<uuid>.eml`.
 ///
@@ -17,23 +16,12 @@ use crate::render::RenderOptions;
 #[derive(Debug, Clone)]
 pub struct FileTransport {
     dir: PathBuf,
-    options: RenderOptions,
 }
 
 impl FileTransport {
     /// A transport writing into `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileTransport {
-            dir: dir.into(),
-            options: RenderOptions::default(),
-        }
-    }
-
-    /// Renders with these options (e.g. DKIM signers); SMTPUTF8 is still chosen per message.
-    #[must_use]
-    pub fn with_render_options(mut self, options: RenderOptions) -> Self {
-        self.options = options;
-        self
+        FileTransport { dir: dir.into() }
     }
 
     /// The directory messages go to.
@@ -44,12 +32,10 @@ impl FileTransport {
 
 #[async_trait]
 impl Transport for FileTransport {
-    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
-        let span = super::send_span("file", email);
+    async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
+        let span = super::send_span("file", message);
         async move {
-            let utf8 = email.needs_smtputf8();
-            let envelope = Envelope::of(email, utf8)?.only(recipients)?;
-            let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
+            let bytes = message.bytes();
             let name = format!(
                 "{}-{}.eml",
                 chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
@@ -64,14 +50,14 @@ impl Transport for FileTransport {
             tokio::fs::create_dir_all(&self.dir)
                 .await
                 .map_err(io(&self.dir))?;
-            if let Err(e) = tokio::fs::write(&tmp, &bytes).await {
+            if let Err(e) = tokio::fs::write(&tmp, bytes).await {
                 // A full disk leaves half a file: remove it, so the retry starts clean.
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(io(&tmp)(e));
             }
             tokio::fs::rename(&tmp, &path).await.map_err(io(&path))?;
             tracing::debug!(path = %path.display(), "message written");
-            let mut delivery = Delivery::local(rendered_message_id(&bytes), &envelope);
+            let mut delivery = Delivery::local(message);
             delivery.queue_id = Some(name);
             Ok(delivery)
         }

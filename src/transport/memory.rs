@@ -11,50 +11,51 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use async_trait::async_trait;
 use tracing::Instrument;
 
-use super::{Delivery, Envelope, Transport, rendered_message_id};
+use super::{Delivery, Transport};
 use crate::error::Result;
 use crate::message::{Address, Email};
-use crate::render::RenderOptions;
+use crate::render::Rendered;
 
 /// A message a [`MemoryTransport`] received: the message, its envelope and its bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
-    email: Email,
-    envelope_from: String,
-    envelope_to: Vec<String>,
-    bytes: Vec<u8>,
-    message_id: Option<String>,
+    rendered: Rendered,
 }
 
 impl SentMessage {
-    /// The message as it was given to the transport.
+    /// The message as it was rendered: as given, after the HTML pipeline when that ran,
+    /// with the `Date` and `Message-ID` it was sent with.
     pub fn email(&self) -> &Email {
-        &self.email
+        self.rendered.email()
     }
     /// The envelope sender (`MAIL FROM`).
     pub fn envelope_from(&self) -> &str {
-        &self.envelope_from
+        self.rendered.envelope().from()
     }
     /// The envelope recipients (`RCPT TO`) the message went to: To, Cc and Bcc for
     /// [`Transport::send`], the ones named for [`Transport::send_to`].
     pub fn envelope_to(&self) -> &[String] {
-        &self.envelope_to
+        self.rendered.envelope().to()
     }
     /// The rendered bytes, as an SMTP server would have received them.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.rendered.bytes()
+    }
+    /// What the transport was given: bytes, envelope and Message-ID.
+    pub fn rendered(&self) -> &Rendered {
+        &self.rendered
     }
     /// The rendered message as text (lossy for non-UTF-8 bytes).
     pub fn raw(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
+        String::from_utf8_lossy(self.bytes()).into_owned()
     }
     /// The subject, as given.
     pub fn subject(&self) -> Option<&str> {
-        self.email.subject()
+        self.email().subject()
     }
     /// The `Message-ID` that was rendered.
     pub fn message_id(&self) -> Option<&str> {
-        self.message_id.as_deref()
+        Some(self.rendered.message_id())
     }
     /// `true` when `address` (compared without case, in its Unicode or punycode form) is
     /// an envelope recipient the message went to.
@@ -62,10 +63,10 @@ impl SentMessage {
         let wanted = Address::parse(address)
             .map(|a| a.email().to_owned())
             .unwrap_or_else(|_| address.to_owned());
-        let on_envelope = |a: &str| self.envelope_to.iter().any(|e| e.eq_ignore_ascii_case(a));
+        let on_envelope = |a: &str| self.envelope_to().iter().any(|e| e.eq_ignore_ascii_case(a));
         on_envelope(&wanted)
             || self
-                .email
+                .email()
                 .recipients()
                 .iter()
                 .filter(|a| a.email().eq_ignore_ascii_case(&wanted))
@@ -152,12 +153,11 @@ impl Outbox {
 
 /// A transport that keeps messages in an [`Outbox`] instead of delivering them.
 ///
-/// Messages are rendered as an SMTPUTF8-capable server would receive them, so rendering
-/// errors surface as they would with SMTP.
+/// It keeps what it is given ([`Rendered`]): the bytes as an SMTP server would receive
+/// them, the envelope, and the message they were rendered from.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTransport {
     outbox: Outbox,
-    options: RenderOptions,
 }
 
 impl MemoryTransport {
@@ -168,17 +168,7 @@ impl MemoryTransport {
 
     /// A transport writing to `outbox` (e.g. [`Outbox::global`]).
     pub fn with_outbox(outbox: Outbox) -> Self {
-        MemoryTransport {
-            outbox,
-            options: RenderOptions::default(),
-        }
-    }
-
-    /// Renders with these options (e.g. DKIM signers or deterministic output).
-    #[must_use]
-    pub fn with_render_options(mut self, options: RenderOptions) -> Self {
-        self.options = options;
-        self
+        MemoryTransport { outbox }
     }
 
     /// A handle on the outbox.
@@ -189,22 +179,13 @@ impl MemoryTransport {
 
 #[async_trait]
 impl Transport for MemoryTransport {
-    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
-        let span = super::send_span("memory", email);
+    async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
+        let span = super::send_span("memory", message);
         async move {
-            let utf8 = email.needs_smtputf8();
-            let envelope = Envelope::of(email, utf8)?.only(recipients)?;
-            let bytes = email.render(&self.options.clone().smtputf8(utf8))?;
-            let message_id = rendered_message_id(&bytes);
-            let delivery = Delivery::local(message_id.clone(), &envelope);
             self.outbox.push(SentMessage {
-                email: email.clone(),
-                envelope_from: envelope.from,
-                envelope_to: envelope.to,
-                bytes,
-                message_id,
+                rendered: message.clone(),
             });
-            Ok(delivery)
+            Ok(Delivery::local(message))
         }
         .instrument(span)
         .await

@@ -1,6 +1,11 @@
 //! Delivery: the [`Transport`] trait and its implementations.
 //!
-//! Every transport sends one [`Email`] (or a batch) and answers with a [`Delivery`]: which
+//! Transports send what was rendered: a [`Rendered`] message ([`Email::prepare`]: the
+//! bytes, the envelope, the Message-ID), rendered once by the caller with the caller's
+//! [`RenderOptions`](crate::RenderOptions) (DKIM signers included), so no transport renders
+//! or holds render options. [`Transport::send`] renders with the defaults for you.
+//!
+//! Every transport answers with a [`Delivery`]: which
 //! recipients the server accepted, which it deferred (4xx) or rejected (5xx) and why, its
 //! final reply and the queue id when the reply names one. [`Transport::send_to`] sends a
 //! message again to some of its recipients only (the deferred ones). Failures are typed: [`Error::Transient`] (4xx replies,
@@ -36,7 +41,6 @@
 
 mod console;
 mod dummy;
-mod envelope;
 mod file;
 mod memory;
 #[cfg(feature = "smtp")]
@@ -51,10 +55,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::message::Email;
+use crate::render::{RenderOptions, Rendered};
 
+pub use crate::message::Envelope;
 pub use console::ConsoleTransport;
 pub use dummy::DummyTransport;
-pub(crate) use envelope::Envelope;
 pub use file::FileTransport;
 pub use memory::{MemoryTransport, Outbox, SentMessage};
 #[cfg(feature = "smtp")]
@@ -65,22 +70,31 @@ pub const TRANSPORT_ENV: &str = "MAILROOM_TRANSPORT";
 
 /// Something that delivers messages.
 ///
-/// Each transport implements one method, [`send_to`](Transport::send_to): deliver a
-/// message to some of its envelope recipients. [`send`](Transport::send) (every
-/// recipient) and [`send_batch`](Transport::send_batch) are built on it.
+/// Each transport implements one method, [`send_rendered`](Transport::send_rendered):
+/// deliver bytes that were rendered already ([`Email::prepare`]) on their envelope. The
+/// others are built on it: [`send`](Transport::send) and [`send_to`](Transport::send_to)
+/// render with the default [`RenderOptions`] first (render yourself to sign with DKIM or
+/// tune the HTML pipeline), and [`send_batch`](Transport::send_batch) renders each message
+/// and hands the batch to [`send_rendered_batch`](Transport::send_rendered_batch), which the
+/// SMTP transport spreads over its pool.
 ///
 /// Object safe: [`from_url`] returns an `Arc<dyn Transport>`.
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug {
-    /// Delivers one message to every recipient (To, Cc and Bcc; Bcc only on the envelope).
+    /// Delivers a rendered message to every recipient of its envelope.
     ///
     /// Succeeds when at least one recipient was accepted; the others are listed in
-    /// [`Delivery::deferred`] (4xx: try them again later, with [`send_to`](Self::send_to))
-    /// and [`Delivery::rejected`] (5xx: give up on them). Fails with [`Error::Transient`]
-    /// or [`Error::Permanent`] when nothing was delivered.
+    /// [`Delivery::deferred`] (4xx: try them again later, on [`Rendered::only`] those) and
+    /// [`Delivery::rejected`] (5xx: give up on them). Fails with [`Error::Transient`] or
+    /// [`Error::Permanent`] when nothing was delivered. [`Delivery::message_id`] is the
+    /// rendered message's.
+    async fn send_rendered(&self, message: &Rendered) -> Result<Delivery>;
+
+    /// Renders `email` with the default [`RenderOptions`] and delivers it to every recipient
+    /// (To, Cc and Bcc; Bcc only on the envelope), as [`send_rendered`](Self::send_rendered).
     async fn send(&self, email: &Email) -> Result<Delivery> {
-        let everyone = Envelope::of(email, email.needs_smtputf8())?.to;
-        self.send_to(email, &everyone).await
+        self.send_rendered(&email.prepare(&RenderOptions::default())?)
+            .await
     }
 
     /// Delivers one message to some of its envelope recipients only, e.g. to retry the
@@ -94,18 +108,45 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// exactly as [`send`](Self::send) renders it, its headers naming every recipient (Bcc
     /// left out). A message whose `Message-ID` and `Date` are set renders the same
     /// headers each time (one without them gets fresh ones per rendering, and multipart
-    /// boundaries are fresh unless the transport renders deterministically). The result
-    /// is as for [`send`](Self::send).
-    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery>;
+    /// boundaries are fresh unless rendering is deterministic); to send the very same
+    /// bytes again, keep the [`Rendered`] and send [`Rendered::only`] the recipients.
+    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
+        let rendered = email.prepare(&RenderOptions::default())?;
+        self.send_rendered(&rendered.only(recipients)?).await
+    }
 
-    /// Delivers several messages; one result per message, in order.
+    /// Delivers several messages, rendered with the default [`RenderOptions`]; one result
+    /// per message, in order. A message that fails to render is not sent (its result is
+    /// the error); the others go to [`send_rendered_batch`](Self::send_rendered_batch).
+    async fn send_batch(&self, emails: &[Email]) -> Vec<Result<Delivery>> {
+        let options = RenderOptions::default();
+        let prepared: Vec<Result<Rendered>> = emails.iter().map(|e| e.prepare(&options)).collect();
+        let ready: Vec<Rendered> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().cloned())
+            .collect();
+        let mut sent = self.send_rendered_batch(&ready).await.into_iter();
+        prepared
+            .into_iter()
+            .map(|p| match p {
+                Err(e) => Err(e),
+                Ok(_) => sent
+                    .next()
+                    .unwrap_or_else(|| Err(Error::Transient(crate::error::DeliveryFailure::local(
+                        "the transport returned fewer results than messages; the message was not sent",
+                    )))),
+            })
+            .collect()
+    }
+
+    /// Delivers several rendered messages; one result per message, in order.
     ///
     /// The default sends them one after the other; the SMTP transport sends them over as
     /// many pooled connections as it may open.
-    async fn send_batch(&self, emails: &[Email]) -> Vec<Result<Delivery>> {
-        let mut results = Vec::with_capacity(emails.len());
-        for email in emails {
-            results.push(self.send(email).await);
+    async fn send_rendered_batch(&self, messages: &[Rendered]) -> Vec<Result<Delivery>> {
+        let mut results = Vec::with_capacity(messages.len());
+        for message in messages {
+            results.push(self.send_rendered(message).await);
         }
         results
     }
@@ -195,10 +236,10 @@ pub struct Reply {
 
 impl Delivery {
     /// A delivery to every envelope recipient, for transports without a server.
-    pub(crate) fn local(message_id: Option<String>, envelope: &Envelope) -> Self {
+    pub(crate) fn local(message: &Rendered) -> Self {
         Delivery {
-            message_id,
-            accepted: envelope.to.clone(),
+            message_id: Some(message.message_id().to_owned()),
+            accepted: message.envelope().to().to_vec(),
             deferred: Vec::new(),
             rejected: Vec::new(),
             reply: None,
@@ -263,48 +304,11 @@ fn plain_email<R: AsRef<str>>(subject: &str, message: &str, from: &str, to: &[R]
 }
 
 /// The span each message is sent in (the SMTP transport adds server details).
-pub(crate) fn send_span(transport: &'static str, email: &Email) -> tracing::Span {
+pub(crate) fn send_span(transport: &'static str, message: &Rendered) -> tracing::Span {
     tracing::info_span!(
         "mailroom.send",
         transport,
-        message_id = email.message_id().unwrap_or(""),
-        recipients = email.recipients().len(),
+        message_id = message.message_id(),
+        recipients = message.envelope().to().len(),
     )
-}
-
-/// The `Message-ID` of a rendered message, read from its header block.
-pub(crate) fn rendered_message_id(bytes: &[u8]) -> Option<String> {
-    let end = find(bytes, b"\r\n\r\n").unwrap_or(bytes.len());
-    let head = std::str::from_utf8(&bytes[..end]).ok()?;
-    let mut lines = head.split("\r\n").peekable();
-    while let Some(line) = lines.next() {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if name.eq_ignore_ascii_case("message-id") {
-            let mut value = value.trim().to_owned();
-            while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-                value.push_str(next.trim());
-                lines.next();
-            }
-            return Some(value);
-        }
-    }
-    None
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_message_id_from_headers() {
-        let bytes = b"From: a@b\r\nMessage-ID: <x@y>\r\nSubject: s\r\n\r\nMessage-ID: <body@z>\r\n";
-        assert_eq!(rendered_message_id(bytes).as_deref(), Some("<x@y>"));
-        assert_eq!(rendered_message_id(b"From: a@b\r\n\r\nbody"), None);
-    }
 }

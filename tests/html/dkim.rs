@@ -13,13 +13,13 @@ use mail_auth::{
 use mailroom::dkim::{Canonicalization, DkimAlgorithm, DkimSigner};
 use mailroom::{Attachment, Email, RenderOptions};
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/dkim")
         .join(name)
 }
 
-fn rsa() -> DkimSigner {
+pub(crate) fn rsa() -> DkimSigner {
     DkimSigner::from_pem_file(fixture("rsa2048.pkcs1.pem"), "example.com", "rsa").unwrap()
 }
 
@@ -156,7 +156,7 @@ fn dkimpy_results(message: &[u8], signers: &[&DkimSigner]) -> Vec<bool> {
     results
 }
 
-async fn assert_verifies(name: &str, message: &[u8], signers: &[&DkimSigner]) {
+pub(crate) async fn assert_verifies(name: &str, message: &[u8], signers: &[&DkimSigner]) {
     let count = message
         .windows(16)
         .filter(|w| w == b"DKIM-Signature: ")

@@ -8,7 +8,7 @@ mod agreement;
 mod browser;
 mod csp;
 #[cfg(feature = "dkim")]
-mod dkim;
+pub(crate) mod dkim;
 #[cfg(feature = "html-fetch")]
 mod fetch;
 #[cfg(feature = "html")]

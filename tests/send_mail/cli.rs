@@ -324,3 +324,73 @@ fn the_default_cli_build_opens_every_queue_backend() {
         );
     }
 }
+
+/// dkimpy's verdict on each `.eml` file in `dir`: the number of passing signatures each.
+fn dkimpy_passes(dir: &std::path::Path) -> Vec<usize> {
+    let dkim = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dkim");
+    let mut passes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let verify = std::process::Command::new("python3")
+            .arg(dkim.join("verify.py"))
+            .arg(&path)
+            .arg(format!(
+                "rsa._domainkey.example.com={}",
+                dkim.join("rsa2048.txt").display()
+            ))
+            .output()
+            .expect("python3 with dkimpy is required");
+        let report = String::from_utf8_lossy(&verify.stdout);
+        passes.push(report.matches(" pass").count());
+    }
+    passes
+}
+
+#[test]
+fn send_and_worker_sign_every_message_with_the_dkim_keys_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let key =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dkim/rsa2048.pkcs1.pem");
+    let key = key.to_str().unwrap();
+    let signing = [
+        "--dkim-key",
+        key,
+        "--dkim-selector",
+        "rsa",
+        "--dkim-domain",
+        "example.com",
+    ];
+    let files = write_messages(dir.path(), 0..2, "bob@example.org");
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+
+    let sent = dir.path().join("sent");
+    let via = format!("file:{}", sent.display());
+    let mut args = vec!["send", "--via", &via];
+    args.extend(signing);
+    args.push(&paths[0]);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(dkimpy_passes(&sent), [1]);
+
+    let queue = format!("sqlite:{}", dir.path().join("q.db").display());
+    let out = run(&["enqueue", "--queue", &queue, &paths[1]]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let worked = dir.path().join("worked");
+    let via = format!("file:{}", worked.display());
+    let mut args = vec!["worker", "--queue", &queue, "--via", &via, "--burst"];
+    args.extend(signing);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(dkimpy_passes(&worked), [1]);
+    assert_eq!(delivered_ids(&worked), ["1@example.com"]);
+
+    // Without keys, nothing is signed: the count above comes from the flags.
+    let plain = dir.path().join("plain");
+    let via = format!("file:{}", plain.display());
+    let out = run(&["send", "--via", &via, &paths[0]]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(dkimpy_passes(&plain), [0]);
+}

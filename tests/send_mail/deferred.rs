@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use mailroom::send_mail::{self, SendMail};
 use mailroom::tasks::{self, Registry, TaskBackend, TaskId, TaskStatus, Worker};
 use mailroom::transport::{Delivery, Rejection, Transport};
-use mailroom::{DeliveryFailure, Email, Error};
+use mailroom::{DeliveryFailure, Email, Error, Rendered};
 
 /// Defers `b@example.org` on the first call, then refuses it for good.
 #[derive(Debug, Default)]
@@ -16,10 +16,10 @@ struct DeferThenRefuse {
 
 #[async_trait::async_trait]
 impl Transport for DeferThenRefuse {
-    async fn send_to(&self, email: &Email, recipients: &[String]) -> mailroom::Result<Delivery> {
+    async fn send_rendered(&self, message: &Rendered) -> mailroom::Result<Delivery> {
         let call = {
             let mut calls = self.calls.lock().unwrap();
-            calls.push(recipients.to_vec());
+            calls.push(message.envelope().to().to_vec());
             calls.len()
         };
         if call > 1 {
@@ -29,7 +29,7 @@ impl Transport for DeferThenRefuse {
             )));
         }
         Ok(Delivery {
-            message_id: email.message_id().map(str::to_owned),
+            message_id: Some(message.message_id().to_owned()),
             accepted: vec!["a@example.org".to_owned()],
             deferred: vec![Rejection {
                 recipient: "b@example.org".to_owned(),

@@ -7,4 +7,11 @@ pub(crate) mod fake_server;
 mod faults;
 mod hostile_urls;
 mod local;
+#[cfg(all(
+    feature = "dkim",
+    feature = "html",
+    feature = "sqlite",
+    feature = "smtp"
+))]
+mod rendered;
 mod smtp;

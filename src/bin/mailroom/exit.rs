@@ -39,7 +39,7 @@ mod tests {
     use mailroom::send_mail::{SendMail, SendMailArgs};
     use mailroom::tasks::{Task, TaskContext, TaskId};
     use mailroom::transport::{Delivery, Transport};
-    use mailroom::{DeliveryFailure, Email, Error, ErrorKind};
+    use mailroom::{DeliveryFailure, Email, Error, ErrorKind, Rendered};
 
     use super::*;
 
@@ -49,7 +49,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Transport for Failing {
-        async fn send_to(&self, _: &Email, _: &[String]) -> mailroom::Result<Delivery> {
+        async fn send_rendered(&self, _: &Rendered) -> mailroom::Result<Delivery> {
             Err((self.0)())
         }
     }

@@ -52,6 +52,8 @@ pub(crate) struct WorkerArgs {
     /// Lease length in seconds: a task whose worker stops heartbeating returns to the queue after it.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     lease: u64,
+    #[command(flatten)]
+    signing: crate::render::SigningArgs,
 }
 
 #[derive(Debug, Args)]
@@ -114,7 +116,10 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> ExitCode {
 }
 
 pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
-    let task = match send_mail_task(&args.via) {
+    let task = match send_mail_task(&args.via).and_then(|task| {
+        let options = args.signing.sign(mailroom::RenderOptions::new())?;
+        Ok(task.render_options(options))
+    }) {
         Ok(task) => task,
         Err(e) => return crate::fail(&e),
     };

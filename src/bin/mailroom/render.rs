@@ -20,15 +20,8 @@ pub(crate) struct RenderArgs {
     /// Write the HTML body as given (skip the CSP-safe HTML pipeline).
     #[arg(long)]
     raw_html: bool,
-    /// DKIM private key (PEM, RSA or Ed25519); repeat with a selector and domain for each signature.
-    #[arg(long = "dkim-key", value_name = "PEM")]
-    dkim_keys: Vec<PathBuf>,
-    /// DKIM selector for the key at the same position.
-    #[arg(long = "dkim-selector", value_name = "S")]
-    dkim_selectors: Vec<String>,
-    /// DKIM signing domain (d=) for the key at the same position.
-    #[arg(long = "dkim-domain", value_name = "D")]
-    dkim_domains: Vec<String>,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Message JSON file (standard input when omitted).
     file: Option<PathBuf>,
 }
@@ -41,14 +34,10 @@ pub(crate) fn run(args: RenderArgs) -> ExitCode {
     if args.raw_html {
         options = options.raw_html();
     }
-    match dkim_signers(&args) {
-        Ok(signers) => {
-            for signer in signers {
-                options = options.signer(signer);
-            }
-        }
+    options = match args.signing.sign(options) {
+        Ok(options) => options,
         Err(e) => return crate::fail(&e),
-    }
+    };
     let files: Vec<PathBuf> = args.file.iter().cloned().collect();
     let inputs = match read_messages(&files) {
         Ok(inputs) => inputs,
@@ -67,29 +56,46 @@ pub(crate) fn run(args: RenderArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// One signer per `--dkim-key`, paired by position with `--dkim-selector` and `--dkim-domain`.
-fn dkim_signers(args: &RenderArgs) -> Result<Vec<std::sync::Arc<dyn mailroom::Signer>>, Error> {
-    let n = args.dkim_keys.len();
-    if args.dkim_selectors.len() != n || args.dkim_domains.len() != n {
-        return Err(Error::configuration(
-            "dkim_key",
-            format!(
-                "each --dkim-key needs its own --dkim-selector and --dkim-domain (got {n} keys, {} selectors, {} domains)",
-                args.dkim_selectors.len(),
-                args.dkim_domains.len()
-            ),
-        ));
+/// DKIM signing, shared by `render`, `send` and `worker`: the options are built once, and
+/// every message the command renders is signed with them.
+#[derive(Debug, Args)]
+pub(crate) struct SigningArgs {
+    /// DKIM private key (PEM, RSA or Ed25519); repeat with a selector and domain for each signature.
+    #[arg(long = "dkim-key", value_name = "PEM")]
+    dkim_keys: Vec<PathBuf>,
+    /// DKIM selector for the key at the same position.
+    #[arg(long = "dkim-selector", value_name = "S")]
+    dkim_selectors: Vec<String>,
+    /// DKIM signing domain (d=) for the key at the same position.
+    #[arg(long = "dkim-domain", value_name = "D")]
+    dkim_domains: Vec<String>,
+}
+
+impl SigningArgs {
+    /// `options` with one signer per `--dkim-key`, paired by position with
+    /// `--dkim-selector` and `--dkim-domain`.
+    pub(crate) fn sign(&self, mut options: RenderOptions) -> Result<RenderOptions, Error> {
+        let n = self.dkim_keys.len();
+        if self.dkim_selectors.len() != n || self.dkim_domains.len() != n {
+            return Err(Error::configuration(
+                "dkim_key",
+                format!(
+                    "each --dkim-key needs its own --dkim-selector and --dkim-domain (got {n} keys, {} selectors, {} domains)",
+                    self.dkim_selectors.len(),
+                    self.dkim_domains.len()
+                ),
+            ));
+        }
+        for ((key, selector), domain) in self
+            .dkim_keys
+            .iter()
+            .zip(&self.dkim_selectors)
+            .zip(&self.dkim_domains)
+        {
+            options = options.signer(std::sync::Arc::new(
+                mailroom::dkim::DkimSigner::from_pem_file(key, domain, selector)?,
+            ));
+        }
+        Ok(options)
     }
-    let mut signers: Vec<std::sync::Arc<dyn mailroom::Signer>> = Vec::with_capacity(n);
-    for ((key, selector), domain) in args
-        .dkim_keys
-        .iter()
-        .zip(&args.dkim_selectors)
-        .zip(&args.dkim_domains)
-    {
-        signers.push(std::sync::Arc::new(
-            mailroom::dkim::DkimSigner::from_pem_file(key, domain, selector)?,
-        ));
-    }
-    Ok(signers)
 }

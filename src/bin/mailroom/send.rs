@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use mailroom::transport;
+use mailroom::{RenderOptions, transport};
 
 use crate::input::read_messages;
+use crate::render::SigningArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
@@ -18,6 +19,8 @@ pub(crate) struct SendArgs {
         hide_env_values = true
     )]
     via: String,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Message JSON files (standard input when none).
     files: Vec<PathBuf>,
 }
@@ -30,6 +33,10 @@ pub(crate) async fn run(args: SendArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return crate::fail(&e),
     };
+    let options = match args.signing.sign(RenderOptions::new()) {
+        Ok(options) => options,
+        Err(e) => return crate::fail(&e),
+    };
     let inputs = match read_messages(&args.files) {
         Ok(inputs) => inputs,
         Err(e) => return crate::fail(&e),
@@ -38,7 +45,10 @@ pub(crate) async fn run(args: SendArgs) -> ExitCode {
     let mut failed = false;
     for input in inputs {
         let result = match input.email {
-            Ok(email) => transport.send(&email).await,
+            Ok(email) => match email.prepare(&options) {
+                Ok(rendered) => transport.send_rendered(&rendered).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match result {

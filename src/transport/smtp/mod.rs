@@ -26,10 +26,9 @@ use futures_util::StreamExt;
 use std::sync::atomic::AtomicUsize;
 use tracing::Instrument;
 
-use super::{Delivery, Envelope, Transport, rendered_message_id};
+use super::{Delivery, Transport};
 use crate::error::{DeliveryFailure, Error, Result};
-use crate::message::Email;
-use crate::render::RenderOptions;
+use crate::render::Rendered;
 
 use connection::Outgoing;
 use pool::Pool;
@@ -132,7 +131,6 @@ pub struct SmtpBuilder {
     idle_timeout: Duration,
     hello_name: Option<String>,
     extra_roots_pem: Vec<(String, Vec<u8>)>,
-    options: RenderOptions,
     field: String,
 }
 
@@ -200,12 +198,6 @@ impl SmtpBuilder {
     pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.extra_roots_pem
             .push((format!("{}.ca", self.field), pem.into()));
-        self
-    }
-
-    /// Renders with these options (e.g. DKIM signers); SMTPUTF8 is still chosen per message.
-    pub fn render_options(mut self, options: RenderOptions) -> Self {
-        self.options = options;
         self
     }
 
@@ -281,7 +273,6 @@ impl SmtpBuilder {
         };
         Ok(SmtpTransport {
             pool: Arc::new(Pool::new(settings)),
-            options: self.options,
         })
     }
 }
@@ -320,7 +311,6 @@ impl SmtpBuilder {
 #[derive(Clone)]
 pub struct SmtpTransport {
     pool: Arc<Pool>,
-    options: RenderOptions,
 }
 
 impl fmt::Debug for SmtpTransport {
@@ -351,7 +341,6 @@ impl SmtpTransport {
             idle_timeout: Duration::from_secs(60),
             hello_name: None,
             extra_roots_pem: Vec::new(),
-            options: RenderOptions::default(),
             field: "smtp".to_owned(),
         }
     }
@@ -372,130 +361,91 @@ impl SmtpTransport {
         self.pool.close_idle().await;
     }
 
-    async fn send_one(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
-        let prepared = self.prepare(email, Some(recipients))?;
-        let span = prepared.span();
+    async fn send_one(&self, message: &Rendered) -> Result<Delivery> {
+        let span = span(message);
         let result = self
             .pool
-            .deliver(prepared.outgoing())
+            .deliver(outgoing(message))
             .instrument(span.clone())
             .await;
-        span.in_scope(|| prepared.finish(result))
-    }
-
-    /// Renders and addresses `email`, to `recipients` only when given.
-    fn prepare(&self, email: &Email, recipients: Option<&[String]>) -> Result<Prepared> {
-        let utf8 = email.needs_smtputf8();
-        let mut envelope = Envelope::of(email, utf8)?;
-        if let Some(recipients) = recipients {
-            envelope = envelope.only(recipients)?;
-        }
-        let data = email.render(&self.options.clone().smtputf8(utf8))?;
-        let message_id = rendered_message_id(&data);
-        Ok(Prepared {
-            envelope,
-            data,
-            utf8,
-            message_id,
-        })
+        span.in_scope(|| finish(message, result))
     }
 }
 
-/// A message rendered and addressed, ready for the pool.
-struct Prepared {
-    envelope: Envelope,
-    data: Vec<u8>,
-    utf8: bool,
-    message_id: Option<String>,
+/// What the pool sends of a rendered message.
+fn outgoing(message: &Rendered) -> Outgoing<'_> {
+    Outgoing {
+        envelope: message.envelope(),
+        data: message.bytes(),
+        utf8: message.smtputf8(),
+    }
 }
 
-impl Prepared {
-    fn outgoing(&self) -> Outgoing<'_> {
-        Outgoing {
-            envelope: &self.envelope,
-            data: &self.data,
-            utf8: self.utf8,
+fn span(message: &Rendered) -> tracing::Span {
+    tracing::info_span!(
+        "mailroom.smtp.send",
+        message_id = message.message_id(),
+        recipients = message.envelope().to().len(),
+        bytes = message.bytes().len(),
+        smtputf8 = message.smtputf8(),
+    )
+}
+
+/// Fills in the message id and logs the outcome.
+fn finish(message: &Rendered, result: Result<Delivery>) -> Result<Delivery> {
+    match result {
+        Ok(mut delivery) => {
+            delivery.message_id = Some(message.message_id().to_owned());
+            tracing::info!(
+                accepted = delivery.accepted.len(),
+                deferred = delivery.deferred.len(),
+                rejected = delivery.rejected.len(),
+                queue_id = delivery.queue_id.as_deref().unwrap_or(""),
+                "message delivered"
+            );
+            Ok(delivery)
         }
-    }
-
-    fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "mailroom.smtp.send",
-            message_id = self.message_id.as_deref().unwrap_or(""),
-            recipients = self.envelope.to.len(),
-            bytes = self.data.len(),
-            smtputf8 = self.utf8,
-        )
-    }
-
-    /// Fills in the message id and logs the outcome.
-    fn finish(&self, result: Result<Delivery>) -> Result<Delivery> {
-        match result {
-            Ok(mut delivery) => {
-                delivery.message_id.clone_from(&self.message_id);
-                tracing::info!(
-                    accepted = delivery.accepted.len(),
-                    deferred = delivery.deferred.len(),
-                    rejected = delivery.rejected.len(),
-                    queue_id = delivery.queue_id.as_deref().unwrap_or(""),
-                    "message delivered"
-                );
-                Ok(delivery)
-            }
-            Err(error) => {
-                tracing::warn!(%error, transient = error.is_transient(), "message not delivered");
-                Err(error)
-            }
+        Err(error) => {
+            tracing::warn!(%error, transient = error.is_transient(), "message not delivered");
+            Err(error)
         }
     }
 }
 
 #[async_trait]
 impl Transport for SmtpTransport {
-    async fn send_to(&self, email: &Email, recipients: &[String]) -> Result<Delivery> {
-        self.send_one(email, recipients).await
+    async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
+        self.send_one(message).await
     }
 
     async fn close(&self) {
         self.pool.close_idle().await;
     }
 
-    async fn send_batch(&self, emails: &[Email]) -> Vec<Result<Delivery>> {
-        // Render everything first; messages that fail to render are not sent.
-        let prepared: Vec<Result<Prepared>> =
-            emails.iter().map(|e| self.prepare(e, None)).collect();
-        let ready: Vec<(usize, &Prepared)> = prepared
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().ok().map(|p| (i, p)))
-            .collect();
-        let items: Vec<Outgoing<'_>> = ready.iter().map(|(_, p)| p.outgoing()).collect();
+    async fn send_rendered_batch(&self, messages: &[Rendered]) -> Vec<Result<Delivery>> {
+        let items: Vec<Outgoing<'_>> = messages.iter().map(outgoing).collect();
         let cursor = AtomicUsize::new(0);
         let width = self.pool.settings().max_connections.min(items.len()).max(1);
-        let span = tracing::info_span!(
+        let batch = tracing::info_span!(
             "mailroom.smtp.send_batch",
-            messages = emails.len(),
+            messages = messages.len(),
             connections = width
         );
         // FuturesUnordered polls only the worker whose connection woke it.
         let workers: futures_util::stream::FuturesUnordered<_> = (0..width)
             .map(|_| self.pool.worker(&items, &cursor))
             .collect();
-        let finished: Vec<_> = workers.collect().instrument(span.clone()).await;
+        let finished: Vec<_> = workers.collect().instrument(batch).await;
 
-        let mut results: Vec<Option<Result<Delivery>>> = (0..emails.len()).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Delivery>>> =
+            (0..messages.len()).map(|_| None).collect();
         for (item, result) in finished.into_iter().flatten() {
-            let (index, p) = ready[item];
-            results[index] = Some(p.span().in_scope(|| p.finish(result)));
+            let message = &messages[item];
+            results[item] = Some(span(message).in_scope(|| finish(message, result)));
         }
-        prepared
+        results
             .into_iter()
-            .zip(results)
-            .map(|(p, r)| match (p, r) {
-                (Err(e), _) => Err(e),
-                (Ok(_), Some(r)) => r,
-                (Ok(_), None) => Err(transient("the message was not sent")),
-            })
+            .map(|r| r.unwrap_or_else(|| Err(transient("the message was not sent"))))
             .collect()
     }
 }

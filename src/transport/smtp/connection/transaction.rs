@@ -118,7 +118,7 @@ impl Recipients {
             deferred: Vec::new(),
             rejected: Vec::new(),
         };
-        for (recipient, answer) in envelope.to.iter().zip(rcpt) {
+        for (recipient, answer) in envelope.to().iter().zip(rcpt) {
             if answer.is_positive() {
                 sorted.accepted.push(recipient.clone());
                 continue;
@@ -194,7 +194,7 @@ impl Connection {
     }
 
     fn mail_command(&self, msg: Outgoing<'_>) -> String {
-        let mut mail = format!("MAIL FROM:<{}>", msg.envelope.from);
+        let mut mail = format!("MAIL FROM:<{}>", msg.envelope.from());
         if msg.utf8 {
             mail.push_str(" SMTPUTF8");
         }
@@ -211,7 +211,7 @@ impl Connection {
     /// MAIL, every RCPT and DATA as one pipelined group (RFC 2920).
     fn pipelined_group(&self, msg: Outgoing<'_>) -> String {
         let mut group = self.mail_command(msg);
-        for r in &msg.envelope.to {
+        for r in msg.envelope.to() {
             group.push_str("RCPT TO:<");
             group.push_str(r);
             group.push_str(">\r\n");
@@ -308,8 +308,8 @@ impl Connection {
                 .await?
             }
         };
-        let mut rcpt = Vec::with_capacity(msg.envelope.to.len());
-        for _ in &msg.envelope.to {
+        let mut rcpt = Vec::with_capacity(msg.envelope.to().len());
+        for _ in msg.envelope.to() {
             rcpt.push(op(&server, limit, "RCPT TO", false, self.smtp.read_response()).await?);
         }
         let data = op(&server, limit, "DATA", false, self.smtp.read_response()).await?;
@@ -342,8 +342,8 @@ impl Connection {
             self.reset().await?;
             return Err(Failure::usable(mail.error("MAIL FROM")));
         }
-        let mut rcpt = Vec::with_capacity(msg.envelope.to.len());
-        for r in &msg.envelope.to {
+        let mut rcpt = Vec::with_capacity(msg.envelope.to().len());
+        for r in msg.envelope.to() {
             let command = format!("RCPT TO:<{r}>\r\n");
             rcpt.push(op(&server, limit, "RCPT TO", false, self.smtp.command(command)).await?);
         }
