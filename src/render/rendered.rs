@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::message::{Email, Envelope};
 
 /// A message rendered and addressed, ready for any transport: what
-/// [`Transport::send_rendered`](crate::transport::Transport::send_rendered) takes.
+/// `Transport::send_rendered` takes (in the `transport` module, which imports this one).
 ///
 /// [`Email::prepare`] makes one with the caller's [`RenderOptions`] (DKIM signers, the
 /// HTML pipeline, deterministic output), so a message is rendered once, by its owner, and

@@ -2,7 +2,7 @@
 //!
 //! Transports send what was rendered: a [`Rendered`] message ([`Email::prepare`]: the
 //! bytes, the envelope, the Message-ID), rendered once by the caller with the caller's
-//! [`RenderOptions`](crate::RenderOptions) (DKIM signers included), so no transport renders
+//! [`RenderOptions`] (DKIM signers included), so no transport renders
 //! or holds render options. [`Transport::send`] renders with the defaults for you.
 //!
 //! Every transport answers with a [`Delivery`]: which
@@ -34,7 +34,7 @@
 //! assert_eq!(delivery.accepted, ["b@example.com", "c@example.com"]);
 //! assert_eq!(outbox.count(), 1);
 //!
-//! let sent = transport::send_mail("Hello", "Body", "a@example.com", &["b@example.com"], &memory).await?;
+//! let sent = transport::send_text("Hello", "Body", "a@example.com", &["b@example.com"], &memory).await?;
 //! assert_eq!(sent, 1);
 //! # Ok(()) }
 //! ```
@@ -248,9 +248,9 @@ impl Delivery {
     }
 }
 
-/// Sends one plain-text message, as Django's `send_mail`; returns the number of messages
-/// delivered (1).
-pub async fn send_mail<R: AsRef<str>>(
+/// Sends one plain-text message now, shaped as Django's `send_mail`; returns the number of
+/// messages delivered (1). (To send in the background, see [`crate::send_mail`], the task.)
+pub async fn send_text<R: AsRef<str>>(
     subject: &str,
     message: &str,
     from_email: &str,
@@ -261,11 +261,37 @@ pub async fn send_mail<R: AsRef<str>>(
     transport.send(&email).await.map(|_| 1)
 }
 
-/// Sends several plain-text messages over one transport, as Django's `send_mass_mail`:
-/// each item is `(subject, message, from_email, recipient_list)`. Returns the number of
-/// messages delivered; when one fails, the first failure is returned after every message
-/// was tried.
+/// The former name of [`send_text`], Django's; it read like the `send_mail` task, which
+/// queues instead of sending.
+#[deprecated(note = "renamed `send_text`: `send_mail` is the background task")]
+pub async fn send_mail<R: AsRef<str>>(
+    subject: &str,
+    message: &str,
+    from_email: &str,
+    recipient_list: &[R],
+    transport: &dyn Transport,
+) -> Result<usize> {
+    send_text(subject, message, from_email, recipient_list, transport).await
+}
+
+/// The former name of [`send_text_batch`], Django's.
+#[deprecated(note = "renamed `send_text_batch`")]
 pub async fn send_mass_mail<S, R>(
+    datatuple: &[(S, S, S, Vec<R>)],
+    transport: &dyn Transport,
+) -> Result<usize>
+where
+    S: AsRef<str>,
+    R: AsRef<str>,
+{
+    send_text_batch(datatuple, transport).await
+}
+
+/// Sends several plain-text messages now over one transport, shaped as Django's
+/// `send_mass_mail`: each item is `(subject, message, from_email, recipient_list)`.
+/// Returns the number of messages delivered; when one fails, the first failure is returned
+/// after every message was tried.
+pub async fn send_text_batch<S, R>(
     datatuple: &[(S, S, S, Vec<R>)],
     transport: &dyn Transport,
 ) -> Result<usize>

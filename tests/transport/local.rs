@@ -87,9 +87,9 @@ async fn memory_urls_share_outboxes() {
 }
 
 #[tokio::test]
-async fn send_mail_and_send_mass_mail() {
+async fn send_text_and_send_text_batch() {
     let mail = MemoryTransport::new();
-    let n = transport::send_mail(
+    let n = transport::send_text(
         "Hi",
         "Body",
         "a@example.com",
@@ -103,7 +103,7 @@ async fn send_mail_and_send_mass_mail() {
         ("One", "first", "a@example.com", vec!["x@example.org"]),
         ("Two", "second", "a@example.com", vec!["y@example.org"]),
     ];
-    assert_eq!(transport::send_mass_mail(&data, &mail).await.unwrap(), 2);
+    assert_eq!(transport::send_text_batch(&data, &mail).await.unwrap(), 2);
     let outbox = mail.outbox();
     outbox.assert_count(3);
     assert!(
@@ -112,7 +112,7 @@ async fn send_mail_and_send_mass_mail() {
             .email()
             .body_contains("second")
     );
-    let bad = transport::send_mail("Hi", "Body", "not an address", &["b@example.org"], &mail)
+    let bad = transport::send_text("Hi", "Body", "not an address", &["b@example.org"], &mail)
         .await
         .unwrap_err();
     assert!(matches!(bad, Error::InvalidAddress { .. }), "{bad}");

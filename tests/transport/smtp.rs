@@ -317,7 +317,7 @@ async fn batch_over_the_pool_and_django_shaped_helpers() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert!(t.open_connections() <= 3);
 
-    let sent = transport::send_mail(
+    let sent = transport::send_text(
         "Hello",
         "Body",
         "a@example.com",
@@ -331,7 +331,7 @@ async fn batch_over_the_pool_and_django_shaped_helpers() {
         ("S1", "B1", "a@example.com", vec!["p@example.org"]),
         ("S2", "B2", "a@example.com", vec!["q@example.org"]),
     ];
-    assert_eq!(transport::send_mass_mail(&mass, &t).await.unwrap(), 2);
+    assert_eq!(transport::send_text_batch(&mass, &t).await.unwrap(), 2);
     t.close().await;
     assert_eq!(t.open_connections(), 0);
 
