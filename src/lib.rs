@@ -26,6 +26,7 @@
 //! | [`csp`] | Content-Security-Policy builder, nonces and hash sources |
 //! | [`html`] | the CSP-safe HTML body pipeline (feature `html`) |
 //! | [`dkim`] | DKIM signing (feature `dkim`) |
+//! | [`templates`] | email templates with partials (`FILE#BLOCK`), MJML (feature `templates`) |
 //! | [`transport`] | the [`Transport`](transport::Transport) trait, SMTP, file, console, memory, dummy |
 //! | [`tasks`] | the background Tasks framework (knows nothing about email) and its backends |
 //! | [`send_mail`] | the `send_mail` task that joins rendering, signing and delivery |
@@ -36,12 +37,13 @@
 //!
 //! | feature | enables | default |
 //! |---|---|---|
-//! | `cli` | the `mailroom` command-line program (turns on `smtp`, `sqlite`, `postgres`, `html`, `dkim`) | yes |
+//! | `cli` | the `mailroom` command-line program (turns on `smtp`, `sqlite`, `postgres`, `html`, `dkim`, `templates`) | yes |
 //! | `smtp` | SMTP delivery on lettre (tokio, rustls) | yes |
 //! | `sqlite` | the embedded SQLite task backend | yes |
 //! | `html` | the CSP-safe HTML pipeline (ammonia, lol_html, css-inline) | yes |
 //! | `dkim` | DKIM signing on mail-auth | yes |
 //! | `postgres` | the PostgreSQL task backend | yes |
+//! | `templates` | email templates on minijinja, MJML on mrml | yes |
 //! | `html-fetch` | fetching remote images and stylesheets into HTML bodies | no |
 //! | `test-util` | the task-backend conformance suite for outside backends | no |
 
@@ -59,6 +61,9 @@ pub mod message;
 pub mod render;
 pub mod send_mail;
 pub mod tasks;
+#[cfg(feature = "templates")]
+#[cfg_attr(docsrs, doc(cfg(feature = "templates")))]
+pub mod templates;
 pub mod testing;
 pub mod transport;
 

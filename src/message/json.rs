@@ -46,7 +46,24 @@ struct AttachmentOut<'a> {
 }
 
 pub(super) fn from_json(json: &str) -> Result<Email> {
-    from_value(strict_json::from_str(json)?, "")
+    from_value_with(strict_json::from_str(json)?, "", None)
+}
+
+/// What a message's `template` gives it: the subject, the text and the HTML.
+pub(crate) struct Filled {
+    pub(crate) subject: Option<String>,
+    pub(crate) text: Option<String>,
+    pub(crate) html: Option<String>,
+}
+
+/// Renders the template a message JSON names (`template`) with its `context` (a JSON
+/// object, empty when absent). The templates module supplies it; `message` knows no
+/// templates.
+pub(crate) type Fill<'a> = &'a dyn Fn(&str, &Value) -> Result<Filled>;
+
+/// Reads the message JSON, filling subject, text and HTML from its `template` with `fill`.
+pub(crate) fn from_json_filled(json: &str, fill: Fill<'_>) -> Result<Email> {
+    from_value_with(strict_json::from_str(json)?, "", Some(fill))
 }
 
 /// A JSON object whose fields are taken one by one, each error naming its field
@@ -154,6 +171,10 @@ fn address_json(value: Value, field: &str) -> Result<AddressJson> {
 }
 
 fn from_value(value: Value, prefix: &str) -> Result<Email> {
+    from_value_with(value, prefix, None)
+}
+
+fn from_value_with(value: Value, prefix: &str, fill: Option<Fill<'_>>) -> Result<Email> {
     let mut input = Object::new(value, prefix.trim_end_matches('.'), prefix.to_owned())?;
     let field = |name: &str| format!("{prefix}{name}");
     let address = |value: Value, name: &str| address_json(value, name)?.into_address(name);
@@ -177,13 +198,65 @@ fn from_value(value: Value, prefix: &str) -> Result<Email> {
     for (name, value) in input.take_list("reply_to")? {
         builder = builder.reply_to(address(value, &name)?);
     }
-    if let Some(s) = input.take::<Option<String>>("subject")?.flatten() {
+    let template = input.take::<Option<String>>("template")?.flatten();
+    let context = input.take::<Value>("context")?.filter(|v| !v.is_null());
+    let subject = input.take::<Option<String>>("subject")?.flatten();
+    let text = input.take::<Option<String>>("text")?.flatten();
+    let html = input.take::<Option<String>>("html")?.flatten();
+    let filled = match template {
+        None => {
+            if context.is_some() {
+                return Err(Error::invalid(
+                    field("context"),
+                    "is given without a `template` to fill; name the template or drop the context",
+                ));
+            }
+            Filled {
+                subject,
+                text,
+                html,
+            }
+        }
+        Some(name) => {
+            for (given, what) in [
+                (subject.is_some(), "subject"),
+                (text.is_some(), "text"),
+                (html.is_some(), "html"),
+            ] {
+                if given {
+                    return Err(Error::invalid(
+                        field(what),
+                        format!(
+                            "must be absent when `template` is set: the template's `{what}` block gives it"
+                        ),
+                    ));
+                }
+            }
+            let context = context.unwrap_or_else(|| Value::Object(Map::new()));
+            if !context.is_object() {
+                return Err(Error::invalid(
+                    field("context"),
+                    format!("must be a JSON object, not {}", kind(&context)),
+                ));
+            }
+            let Some(fill) = fill else {
+                return Err(Error::invalid(
+                    field("template"),
+                    format!(
+                        "names `{name}`, but no templates were given; read the message with `Templates::email_from_json` (on the command line: --templates DIR)"
+                    ),
+                ));
+            };
+            fill(&name, &context)?
+        }
+    };
+    if let Some(s) = filled.subject {
         builder = builder.subject(s);
     }
-    if let Some(t) = input.take::<Option<String>>("text")?.flatten() {
+    if let Some(t) = filled.text {
         builder = builder.text(t);
     }
-    if let Some(h) = input.take::<Option<String>>("html")?.flatten() {
+    if let Some(h) = filled.html {
         builder = builder.html(h);
     }
     for (name, value) in input.take_list("headers")? {

@@ -8,7 +8,7 @@ mod address;
 mod attachment;
 pub(crate) mod check;
 mod envelope;
-mod json;
+pub(crate) mod json;
 mod strict_json;
 
 use chrono::{DateTime, FixedOffset};

@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use clap::Args;
 use mailroom::html::{self, HtmlOptions};
 
-use crate::input::read_messages;
+use crate::input::{TemplatesArg, read_messages};
 
 #[derive(Debug, Args)]
 pub(crate) struct CspArgs {
+    #[command(flatten)]
+    templates: TemplatesArg,
     /// Message JSON file (standard input when omitted). Local images in the HTML are read
     /// relative to the file's directory.
     file: Option<PathBuf>,
@@ -19,7 +21,11 @@ pub(crate) struct CspArgs {
 /// sends it, renders with nothing blocked that it needs.
 pub(crate) fn run(args: CspArgs) -> ExitCode {
     let files: Vec<PathBuf> = args.file.iter().cloned().collect();
-    let inputs = match read_messages(&files) {
+    let templates = match args.templates.load() {
+        Ok(t) => t,
+        Err(e) => return crate::fail(&e),
+    };
+    let inputs = match read_messages(&files, templates.as_ref()) {
         Ok(inputs) => inputs,
         Err(e) => return crate::fail(&e),
     };

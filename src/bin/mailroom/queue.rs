@@ -10,7 +10,7 @@ use mailroom::send_mail::{self, DEFAULT_TRANSPORT, SendMail};
 use mailroom::tasks::{self, Registry, TaskId, Worker, shutdown_signal};
 use mailroom::{Error, transport};
 
-use crate::input::read_valid_messages;
+use crate::input::{TemplatesArg, read_valid_messages};
 
 /// `--queue QUEUE_URL`, shared by the queue commands.
 #[derive(Debug, Args)]
@@ -32,6 +32,8 @@ pub(crate) struct EnqueueArgs {
     /// The name of the transport the worker delivers through (its --via NAME=URL).
     #[arg(long, default_value = DEFAULT_TRANSPORT, value_name = "NAME")]
     transport: String,
+    #[command(flatten)]
+    templates: TemplatesArg,
     /// Message JSON files (standard input when none).
     files: Vec<PathBuf>,
 }
@@ -96,7 +98,11 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> ExitCode {
     // Every message is read and validated before anything is stored, and all of them are
     // stored in one transaction: a bad file enqueues nothing, so the corrected set can be
     // enqueued again without duplicates.
-    let emails = match read_valid_messages(&args.files) {
+    let templates = match args.templates.load() {
+        Ok(t) => t,
+        Err(e) => return crate::fail(&e),
+    };
+    let emails = match read_valid_messages(&args.files, templates.as_ref()) {
         Ok(emails) => emails,
         Err((source, e)) if source.is_empty() => return crate::fail(&e),
         Err((source, e)) => return crate::fail_in(&source, &e),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use mailroom::{Error, RenderOptions};
 
-use crate::input::read_messages;
+use crate::input::{TemplatesArg, read_messages};
 
 #[derive(Debug, Args)]
 pub(crate) struct RenderArgs {
@@ -22,11 +22,32 @@ pub(crate) struct RenderArgs {
     raw_html: bool,
     #[command(flatten)]
     signing: SigningArgs,
+    #[command(flatten)]
+    templates: TemplatesArg,
+    /// Print this template, or one block of it (`FILE#BLOCK`), instead of a message.
+    #[arg(long, value_name = "NAME[#BLOCK]", conflicts_with = "file")]
+    template: Option<String>,
+    /// The JSON object `--template` renders with (default: empty).
+    #[arg(long, value_name = "FILE.json", requires = "template")]
+    context: Option<PathBuf>,
     /// Message JSON file (standard input when omitted).
     file: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: RenderArgs) -> ExitCode {
+    let templates = match args.templates.load() {
+        Ok(t) => t,
+        Err(e) => return crate::fail(&e),
+    };
+    if let Some(name) = &args.template {
+        return match render_template(templates.as_ref(), name, args.context.as_deref()) {
+            Ok(text) => {
+                crate::print_line(text.trim_end_matches('\n'));
+                ExitCode::SUCCESS
+            }
+            Err(e) => crate::fail(&e),
+        };
+    }
     let mut options = RenderOptions::new().smtputf8(args.smtputf8);
     if args.deterministic {
         options = options.seed(0);
@@ -39,7 +60,7 @@ pub(crate) fn run(args: RenderArgs) -> ExitCode {
         Err(e) => return crate::fail(&e),
     };
     let files: Vec<PathBuf> = args.file.iter().cloned().collect();
-    let inputs = match read_messages(&files) {
+    let inputs = match read_messages(&files, templates.as_ref()) {
         Ok(inputs) => inputs,
         Err(e) => return crate::fail(&e),
     };
@@ -54,6 +75,40 @@ pub(crate) fn run(args: RenderArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `--template NAME[#BLOCK] --context FILE`: one template or partial, as text.
+fn render_template(
+    templates: Option<&mailroom::templates::Templates>,
+    name: &str,
+    context: Option<&std::path::Path>,
+) -> Result<String, Error> {
+    let Some(templates) = templates else {
+        return Err(Error::configuration(
+            "templates",
+            "no templates directory: give --templates DIR (or set MAILROOM_TEMPLATES, or run where ./templates is)",
+        ));
+    };
+    let context: serde_json::Value = match context {
+        None => serde_json::Value::Object(serde_json::Map::new()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::io(path.display().to_string(), e))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::InvalidMessage {
+                    field: "context".into(),
+                    reason: format!("{} is not JSON: {e}", path.display()),
+                })?;
+            if !value.is_object() {
+                return Err(Error::InvalidMessage {
+                    field: "context".into(),
+                    reason: format!("{} must hold a JSON object", path.display()),
+                });
+            }
+            value
+        }
+    };
+    templates.render(name, &context)
 }
 
 /// DKIM signing, shared by `render`, `send` and `worker`: the options are built once, and

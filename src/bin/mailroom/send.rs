@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use mailroom::{RenderOptions, transport};
 
-use crate::input::read_messages;
+use crate::input::{TemplatesArg, read_messages};
 use crate::render::SigningArgs;
 
 #[derive(Debug, Args)]
@@ -21,6 +21,8 @@ pub(crate) struct SendArgs {
     via: String,
     #[command(flatten)]
     signing: SigningArgs,
+    #[command(flatten)]
+    templates: TemplatesArg,
     /// Message JSON files (standard input when none).
     files: Vec<PathBuf>,
 }
@@ -37,7 +39,11 @@ pub(crate) async fn run(args: SendArgs) -> ExitCode {
         Ok(options) => options,
         Err(e) => return crate::fail(&e),
     };
-    let inputs = match read_messages(&args.files) {
+    let templates = match args.templates.load() {
+        Ok(t) => t,
+        Err(e) => return crate::fail(&e),
+    };
+    let inputs = match read_messages(&args.files, templates.as_ref()) {
         Ok(inputs) => inputs,
         Err(e) => return crate::fail(&e),
     };
