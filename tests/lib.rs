@@ -4,6 +4,8 @@ mod html;
 mod render;
 mod send_mail;
 mod tasks;
+#[cfg(feature = "templates")]
+mod templates;
 mod transport;
 
 /// Kills the listed processes (SIGKILL) when dropped, so that a failing test leaves no

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
-mod fixtures;
+pub(crate) mod fixtures;
 mod json_input;
 mod line_ends;
 mod lookalikes;
