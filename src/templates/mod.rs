@@ -44,6 +44,7 @@
 //!   name ends in `.mjml`) is compiled to HTML with mrml. The HTML then goes through the
 //!   CSP-safe pipeline like any HTML body, so a template cannot smuggle a script in.
 
+mod merge;
 mod partial;
 
 use std::cell::Cell;
@@ -58,6 +59,8 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::message::{Email, EmailBuilder};
+
+pub use merge::{MergeRow, default_campaign, read_rows};
 
 /// The environment variable naming the templates directory (`--templates`).
 pub const TEMPLATES_ENV: &str = "MAILROOM_TEMPLATES";
@@ -316,13 +319,20 @@ impl Templates {
     /// which the JSON must then leave out (an error naming the field otherwise). The
     /// message that comes out is complete: enqueue it and no worker needs the templates.
     pub fn email_from_json(&self, json: &str) -> Result<Email> {
-        crate::message::json::from_json_filled(json, &|name, context| {
-            let parts = self.parts(name, context)?;
-            Ok(crate::message::json::Filled {
-                subject: Some(parts.subject),
-                text: parts.text,
-                html: parts.html,
-            })
+        crate::message::json::from_json_filled(json, &|name, context| self.filled(name, context))
+    }
+
+    /// What the template `name` gives a message JSON.
+    fn filled(
+        &self,
+        name: &str,
+        context: &serde_json::Value,
+    ) -> Result<crate::message::json::Filled> {
+        let parts = self.parts(name, context)?;
+        Ok(crate::message::json::Filled {
+            subject: Some(parts.subject),
+            text: parts.text,
+            html: parts.html,
         })
     }
 

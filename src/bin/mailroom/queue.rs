@@ -34,6 +34,18 @@ pub(crate) struct EnqueueArgs {
     transport: String,
     #[command(flatten)]
     templates: TemplatesArg,
+    /// Mail merge: one message per row of this .csv or .jsonl file (`email`, `name` and
+    /// fields for the context), from the one templated MESSAGE.json given.
+    #[arg(long, value_name = "ROWS")]
+    merge: Option<PathBuf>,
+    /// The merge's campaign id (default: derived from MESSAGE.json): the same campaign
+    /// merged again enqueues nothing new.
+    #[arg(long, value_name = "ID", requires = "merge")]
+    campaign: Option<String>,
+    /// Enqueue the valid rows of a merge and list the skipped lines on standard error,
+    /// instead of enqueuing nothing when a row is bad.
+    #[arg(long, requires = "merge")]
+    skip_invalid: bool,
     /// Message JSON files (standard input when none).
     files: Vec<PathBuf>,
 }
@@ -102,10 +114,17 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return crate::fail(&e),
     };
-    let emails = match read_valid_messages(&args.files, templates.as_ref()) {
-        Ok(emails) => emails,
-        Err((source, e)) if source.is_empty() => return crate::fail(&e),
-        Err((source, e)) => return crate::fail_in(&source, &e),
+    let emails = if let Some(rows) = &args.merge {
+        match merge(&args, rows, templates.as_ref()) {
+            Ok(emails) => emails,
+            Err(code) => return code,
+        }
+    } else {
+        match read_valid_messages(&args.files, templates.as_ref()) {
+            Ok(emails) => emails,
+            Err((source, e)) if source.is_empty() => return crate::fail(&e),
+            Err((source, e)) => return crate::fail_in(&source, &e),
+        }
     };
     match send_mail::enqueue_many(backend.as_ref(), &emails, &args.transport).await {
         Ok(ids) => {
@@ -119,6 +138,65 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> ExitCode {
         }
         Err(e) => crate::fail(&e),
     }
+}
+
+/// The messages of a mail merge, one per row; a bad row fails the whole merge (exit 65,
+/// naming its line) unless `--skip-invalid`, which reports it and goes on.
+fn merge(
+    args: &EnqueueArgs,
+    rows_path: &std::path::Path,
+    templates: Option<&mailroom::templates::Templates>,
+) -> Result<Vec<mailroom::Email>, ExitCode> {
+    use std::io::IsTerminal;
+    let [message_path] = args.files.as_slice() else {
+        return Err(crate::fail(&Error::configuration(
+            "merge",
+            "a merge takes exactly one MESSAGE.json, the template the rows fill",
+        )));
+    };
+    let Some(templates) = templates else {
+        return Err(crate::fail(&Error::configuration(
+            "templates",
+            "a merge needs templates: give --templates DIR (or set MAILROOM_TEMPLATES)",
+        )));
+    };
+    let source = message_path.display().to_string();
+    let json =
+        std::fs::read_to_string(message_path).map_err(|e| crate::fail(&Error::io(&source, e)))?;
+    let rows = mailroom::templates::read_rows(rows_path).map_err(|e| crate::fail(&e))?;
+    let campaign = args
+        .campaign
+        .clone()
+        .unwrap_or_else(|| mailroom::templates::default_campaign(&json));
+    let progress = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(rows.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut emails = Vec::with_capacity(rows.len());
+    // Rows are filled in chunks so that the bar moves on long merges.
+    for chunk in rows.chunks(1000) {
+        let filled = templates
+            .merge(&json, chunk, &campaign)
+            .map_err(|e| crate::fail_in(&source, &e))?;
+        for (line, result) in filled {
+            match result {
+                Ok(email) => emails.push(email),
+                Err(e) if args.skip_invalid => {
+                    progress.suspend(|| {
+                        eprintln!("mailroom: skipped line {line}: {}", crate::sentence(&e));
+                    });
+                }
+                Err(e) => {
+                    progress.finish_and_clear();
+                    return Err(crate::fail_in(&rows_path.display().to_string(), &e));
+                }
+            }
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    Ok(emails)
 }
 
 pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
