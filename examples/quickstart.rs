@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use mailroom::send_mail::{self, SendMail};
 use mailroom::tasks::{self, Registry, Worker};
+use mailroom::templates::Templates;
 use mailroom::{Email, transport};
 
 #[tokio::main]
@@ -21,14 +22,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = dir.join("queue.db");
     let outbox = dir.join("outbox");
 
-    // 1. Compose: unicode names, an IDNA domain, text + HTML.
-    let email = Email::builder()
-        .from("Zoë Müller <zoe@example.com>")
+    // 1. Compose from a template: examples/templates/order.html holds the subject, text and
+    //    HTML blocks (sharing layout.html); the context fills them. Unicode names, an IDNA
+    //    domain.
+    let templates =
+        Templates::from_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/templates"))?;
+    let context: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/templates/order.json"
+    ))?)?;
+    let email: Email = templates
+        .email("order.html", &context)?
+        .from("Bücher & Co <orders@shop.example>")
         .to("Jürgen <jurgen@bücher.example>")
-        .subject("Ваш заказ готов — your order is ready")
-        .text("Hello Jürgen,\nyour order is ready.\n")
-        .html("<p>Hello <b>Jürgen</b>,</p><p>your order is ready.</p>")
         .build()?;
+    println!(
+        "composed {:?} from order.html",
+        email.subject().unwrap_or_default()
+    );
 
     // 2. Enqueue a send_mail task on the SQLite queue. Only the transport's *name* is stored.
     let registry = Registry::new().with(SendMail::new().transport(
