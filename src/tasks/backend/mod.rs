@@ -1,4 +1,5 @@
-//! The one [`TaskBackend`] trait every backend implements, and the values that cross it.
+//! The backend role traits — [`TaskBackend`] (the client role every backend plays) and
+//! [`WorkerBackend`] (the worker role of durable backends) — and the values that cross them.
 
 use std::fmt;
 use std::time::Duration;
@@ -35,7 +36,9 @@ pub const DEFAULT_QUEUE: &str = "default";
 /// [`WorkerBuilder::max_lease_expiries`](super::WorkerBuilder::max_lease_expiries).
 pub const MAX_LEASE_EXPIRIES: u32 = 3;
 
-/// What a backend can do (Django's `supports_*` flags, plus whether a worker pulls from it).
+/// What a backend's client side can do (Django's `supports_*` flags). Whether a worker can
+/// pull from it is not a flag but a type: backends that can be worked implement
+/// [`WorkerBackend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
@@ -45,8 +48,6 @@ pub struct Capabilities {
     pub supports_priority: bool,
     /// [`TaskBackend::get_result`] works.
     pub supports_get_result: bool,
-    /// Tasks are stored and run later by a [`Worker`](super::Worker) (claim, lease, finish).
-    pub supports_worker: bool,
 }
 
 impl Capabilities {
@@ -55,7 +56,6 @@ impl Capabilities {
         supports_defer: true,
         supports_priority: true,
         supports_get_result: true,
-        supports_worker: true,
     };
 
     /// Builds a capability set (the struct is `#[non_exhaustive]`).
@@ -63,13 +63,11 @@ impl Capabilities {
         supports_defer: bool,
         supports_priority: bool,
         supports_get_result: bool,
-        supports_worker: bool,
     ) -> Self {
         Capabilities {
             supports_defer,
             supports_priority,
             supports_get_result,
-            supports_worker,
         }
     }
 }
@@ -154,6 +152,83 @@ impl NewTask {
         self.idempotency_key = Some(key.into());
         self
     }
+
+    /// Checks the task against Django's rules and a backend's capabilities and queues.
+    /// Every backend calls this once per task at enqueue.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Invalid`] naming the field at fault.
+    pub fn validate(&self, capabilities: Capabilities, queues: &[String]) -> Result<(), TaskError> {
+        if self.task_name.is_empty() || self.task_name.len() > 200 {
+            return Err(TaskError::invalid(
+                "task_name",
+                "must be 1 to 200 bytes long",
+            ));
+        }
+        if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&self.priority) {
+            return Err(TaskError::invalid(
+                "priority",
+                format!(
+                    "must be a whole number between {MIN_PRIORITY} and {MAX_PRIORITY}, got {}",
+                    self.priority
+                ),
+            ));
+        }
+        if !capabilities.supports_priority && self.priority != 0 {
+            return Err(TaskError::invalid(
+                "priority",
+                "is not supported by this backend; leave it at 0",
+            ));
+        }
+        if !queues.iter().any(|q| q == &self.queue_name) {
+            return Err(TaskError::invalid(
+                "queue_name",
+                format!(
+                    "`{}` is not a queue of this backend (known: {})",
+                    self.queue_name,
+                    queues.join(", ")
+                ),
+            ));
+        }
+        if self.run_after.is_some() && !capabilities.supports_defer {
+            return Err(TaskError::invalid(
+                "run_after",
+                "is not supported by this backend; use a backend that supports deferred tasks",
+            ));
+        }
+        if self.max_attempts == 0 || self.max_attempts > 1000 {
+            return Err(TaskError::invalid(
+                "max_attempts",
+                "must be between 1 and 1000",
+            ));
+        }
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > 500)
+        {
+            return Err(TaskError::invalid(
+                "idempotency_key",
+                "must be 1 to 500 bytes long",
+            ));
+        }
+        if let Some(route) = &self.route
+            && (route.is_empty() || route.len() > 200)
+        {
+            return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
+        }
+        // The JSON must read back the same; `Value` always does, but a number that is not
+        // finite cannot be stored.
+        let text = serde_json::to_string(&self.args).map_err(|e| {
+            TaskError::invalid("args", format!("cannot be serialised to JSON: {e}"))
+        })?;
+        let back: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            TaskError::invalid("args", format!("do not survive a JSON round trip: {e}"))
+        })?;
+        if back != self.args {
+            return Err(TaskError::invalid("args", "change in a JSON round trip"));
+        }
+        Ok(())
+    }
 }
 
 /// The queues a queue URL's `queues=a,b` parameter lists (blanks dropped; none is an error).
@@ -224,82 +299,6 @@ pub(crate) fn in_claim_order(mut claimed: Vec<(i64, ClaimedTask)>) -> Vec<Claime
             .then(sa.cmp(sb))
     });
     claimed.into_iter().map(|(_, c)| c).collect()
-}
-
-/// Checks `task` against Django's rules and the backend's capabilities and queues. Every
-/// backend calls this at enqueue.
-pub fn validate(
-    task: &NewTask,
-    capabilities: Capabilities,
-    queues: &[String],
-) -> Result<(), TaskError> {
-    if task.task_name.is_empty() || task.task_name.len() > 200 {
-        return Err(TaskError::invalid(
-            "task_name",
-            "must be 1 to 200 bytes long",
-        ));
-    }
-    if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&task.priority) {
-        return Err(TaskError::invalid(
-            "priority",
-            format!(
-                "must be a whole number between {MIN_PRIORITY} and {MAX_PRIORITY}, got {}",
-                task.priority
-            ),
-        ));
-    }
-    if !capabilities.supports_priority && task.priority != 0 {
-        return Err(TaskError::invalid(
-            "priority",
-            "is not supported by this backend; leave it at 0",
-        ));
-    }
-    if !queues.iter().any(|q| q == &task.queue_name) {
-        return Err(TaskError::invalid(
-            "queue_name",
-            format!(
-                "`{}` is not a queue of this backend (known: {})",
-                task.queue_name,
-                queues.join(", ")
-            ),
-        ));
-    }
-    if task.run_after.is_some() && !capabilities.supports_defer {
-        return Err(TaskError::invalid(
-            "run_after",
-            "is not supported by this backend; use a backend that supports deferred tasks",
-        ));
-    }
-    if task.max_attempts == 0 || task.max_attempts > 1000 {
-        return Err(TaskError::invalid(
-            "max_attempts",
-            "must be between 1 and 1000",
-        ));
-    }
-    if let Some(key) = &task.idempotency_key
-        && (key.is_empty() || key.len() > 500)
-    {
-        return Err(TaskError::invalid(
-            "idempotency_key",
-            "must be 1 to 500 bytes long",
-        ));
-    }
-    if let Some(route) = &task.route
-        && (route.is_empty() || route.len() > 200)
-    {
-        return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
-    }
-    // The JSON must read back the same; `Value` always does, but a number that is not
-    // finite cannot be stored.
-    let text = serde_json::to_string(&task.args)
-        .map_err(|e| TaskError::invalid("args", format!("cannot be serialised to JSON: {e}")))?;
-    let back: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        TaskError::invalid("args", format!("do not survive a JSON round trip: {e}"))
-    })?;
-    if back != task.args {
-        return Err(TaskError::invalid("args", "change in a JSON round trip"));
-    }
-    Ok(())
 }
 
 /// Which attempt of which task a worker holds. Every write about a running task is fenced by
@@ -415,12 +414,12 @@ pub struct RescueReport {
     pub failed: u64,
 }
 
-/// The one storage contract every backend implements (immediate, dummy, SQLite,
-/// PostgreSQL). Object safe: use `Arc<dyn TaskBackend>`.
+/// The client role every backend plays (immediate, dummy, SQLite, PostgreSQL): enqueue
+/// tasks and read their results. Object safe: use `Arc<dyn TaskBackend>`.
 ///
-/// The worker-side methods (`claim`, `heartbeat`, `finish`, `rescue_expired`, `prune`)
-/// matter only for backends whose [`Capabilities::supports_worker`] is set; others return
-/// nothing / `false` / zero.
+/// A backend a [`Worker`](super::Worker) can pull from also implements [`WorkerBackend`];
+/// one that cannot (it runs tasks at enqueue, or never) does not, so giving it to a worker
+/// does not compile.
 #[async_trait]
 pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
     /// A short name: `sqlite`, `postgres`, `immediate`, `dummy`.
@@ -428,9 +427,6 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
 
     /// What this backend supports.
     fn capabilities(&self) -> Capabilities;
-
-    /// The queue names this backend accepts.
-    fn queues(&self) -> &[String];
 
     /// Validates and stores `tasks` atomically (all or none), returning their ids in order.
     /// A task whose idempotency key is already stored (or earlier in `tasks`) gets that
@@ -449,6 +445,16 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
 
     /// The task's current result. [`TaskError::NotFound`] when there is none.
     async fn get_result(&self, id: TaskId) -> Result<TaskResult, TaskError>;
+}
+
+/// The worker role of a durable backend (SQLite, PostgreSQL): the storage side of a
+/// [`Worker`](super::Worker) — claim ready tasks under a lease, renew leases, record
+/// outcomes, rescue expired leases and prune old results. Object safe: use
+/// `Arc<dyn WorkerBackend>`, which upcasts to `Arc<dyn TaskBackend>` for clients.
+#[async_trait]
+pub trait WorkerBackend: TaskBackend {
+    /// The queue names this backend accepts (the queues a worker works by default).
+    fn queues(&self) -> &[String];
 
     /// Claims up to `req.limit` ready tasks (status `READY`, `run_after <= now`, in
     /// `req.queues`), highest priority first, then earliest `run_after`, then enqueue order.
@@ -467,6 +473,36 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
     /// no longer held (a stale completion, rejected).
     async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<bool>, TaskError>;
 
+    /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
+    /// once), recording a `lease_expired` error and counting the expiry
+    /// ([`ClaimedTask::lease_expiries`]). A task with no attempts left, or whose lease has
+    /// now expired `max_lease_expiries` times, goes to `FAILED` instead (the message of its
+    /// last `lease_expired` error says which).
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError>;
+
+    /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
+    /// returns how many.
+    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError>;
+
+    /// Waits until tasks may have been enqueued on `queues` or `timeout` passes, whichever
+    /// comes first; an idle worker calls this between polls. The default just sleeps;
+    /// the PostgreSQL backend wakes on `LISTEN`/`NOTIFY`.
+    async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
+        let _ = queues;
+        tokio::time::sleep(timeout).await;
+    }
+}
+
+/// Test shortcuts over [`WorkerBackend::finish`] for one attempt at the current time
+/// (feature `test-util`): the conformance suite and tests use them; a worker reports
+/// outcomes in batches through `finish`.
+#[cfg(any(test, feature = "test-util"))]
+#[async_trait]
+pub trait WorkerBackendExt: WorkerBackend {
     /// Marks the attempt successful (fenced by `lease`).
     async fn complete(
         &self,
@@ -509,34 +545,16 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
         };
         Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
     }
-
-    /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
-    /// once), recording a `lease_expired` error and counting the expiry
-    /// ([`ClaimedTask::lease_expiries`]). A task with no attempts left, or whose lease has
-    /// now expired `max_lease_expiries` times, goes to `FAILED` instead (the message of its
-    /// last `lease_expired` error says which).
-    async fn rescue_expired(
-        &self,
-        now: DateTime<Utc>,
-        max_lease_expiries: u32,
-    ) -> Result<RescueReport, TaskError>;
-
-    /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
-    /// returns how many.
-    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError>;
-
-    /// Waits until tasks may have been enqueued on `queues` or `timeout` passes, whichever
-    /// comes first; an idle worker calls this between polls. The default just sleeps;
-    /// the PostgreSQL backend wakes on `LISTEN`/`NOTIFY`.
-    async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
-        let _ = queues;
-        tokio::time::sleep(timeout).await;
-    }
 }
 
-/// The conformance suite's hook into a backend's transactional enqueue: open a transaction
-/// on the backend's own storage, enqueue `tasks` through the same code path that callers use
-/// with their own transaction (e.g. `SqliteBackend::enqueue_in`), then commit or roll back.
+#[cfg(any(test, feature = "test-util"))]
+impl<B: WorkerBackend + ?Sized> WorkerBackendExt for B {}
+
+/// The conformance suite's hook into a backend's transactional enqueue (feature
+/// `test-util`): open a transaction on the backend's own storage, enqueue `tasks` through
+/// the same code path that callers use with their own transaction (e.g.
+/// `SqliteBackend::enqueue_in`), then commit or roll back.
+#[cfg(any(test, feature = "test-util"))]
 #[async_trait]
 pub trait TransactionalEnqueue: TaskBackend {
     /// Enqueues `tasks` inside a fresh transaction, then commits (`commit == true`) or

@@ -5,16 +5,13 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
 use super::PostgresBackend;
 use super::rows::to_i32;
-use crate::tasks::backend::{
-    NewTask, TaskBackend, TransactionalEnqueue, same_keyed_task, validate,
-};
+use crate::tasks::backend::{NewTask, TaskBackend, same_keyed_task};
 use crate::tasks::{TaskError, TaskId};
 
 /// Rows per `INSERT … UNNEST` statement.
@@ -30,7 +27,7 @@ impl PostgresBackend {
         tasks: Vec<NewTask>,
     ) -> Result<Vec<TaskId>, TaskError> {
         for task in &tasks {
-            validate(task, self.capabilities(), &self.inner.queues)?;
+            task.validate(self.capabilities(), &self.inner.queues)?;
         }
         self.insert(conn, tasks).await
     }
@@ -114,20 +111,30 @@ impl PostgresBackend {
     }
 }
 
-#[async_trait]
-impl TransactionalEnqueue for PostgresBackend {
-    async fn enqueue_in_new_transaction(
-        &self,
-        tasks: Vec<NewTask>,
-        commit: bool,
-    ) -> Result<Vec<TaskId>, TaskError> {
-        let mut tx = self.inner.pool.begin().await?;
-        let ids = self.enqueue_in(&mut tx, tasks).await?;
-        if commit {
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
+/// The conformance suite's transactional enqueue (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+mod transactional {
+    use async_trait::async_trait;
+
+    use super::PostgresBackend;
+    use crate::tasks::backend::{NewTask, TransactionalEnqueue};
+    use crate::tasks::{TaskError, TaskId};
+
+    #[async_trait]
+    impl TransactionalEnqueue for PostgresBackend {
+        async fn enqueue_in_new_transaction(
+            &self,
+            tasks: Vec<NewTask>,
+            commit: bool,
+        ) -> Result<Vec<TaskId>, TaskError> {
+            let mut tx = self.inner.pool.begin().await?;
+            let ids = self.enqueue_in(&mut tx, tasks).await?;
+            if commit {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(ids)
         }
-        Ok(ids)
     }
 }
