@@ -75,12 +75,16 @@ impl Capabilities {
 /// A task to enqueue: a name, JSON arguments and options. Build one with
 /// [`Task::new_task`](super::Task::new_task) (typed, with the task's defaults) or
 /// [`NewTask::new`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The arguments are read-only ([`NewTask::args`]): a task built from typed arguments
+/// carries their JSON text, serialised and checked once, and the backend stores that text
+/// instead of serialising the arguments again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTask {
     /// The registered task name.
     pub task_name: String,
     /// The JSON arguments.
-    pub args: serde_json::Value,
+    args: serde_json::Value,
     /// The queue; must be one the backend knows.
     pub queue_name: String,
     /// −100..=100, higher runs first.
@@ -100,6 +104,24 @@ pub struct NewTask {
     /// worker.
     #[serde(default)]
     pub route: Option<String>,
+    /// `args` as JSON text, when it was made from this text (`args` is what it reads back
+    /// as, so it needs no round-trip check): stored as is.
+    #[serde(skip)]
+    args_json: Option<String>,
+}
+
+/// Two tasks are equal when everything but the cached JSON text of their arguments is.
+impl PartialEq for NewTask {
+    fn eq(&self, other: &Self) -> bool {
+        self.task_name == other.task_name
+            && self.args == other.args
+            && self.queue_name == other.queue_name
+            && self.priority == other.priority
+            && self.run_after == other.run_after
+            && self.max_attempts == other.max_attempts
+            && self.idempotency_key == other.idempotency_key
+            && self.route == other.route
+    }
 }
 
 impl NewTask {
@@ -114,7 +136,28 @@ impl NewTask {
             max_attempts: 10,
             idempotency_key: None,
             route: None,
+            args_json: None,
         }
+    }
+
+    /// A task (default options, as [`NewTask::new`]) whose arguments are the JSON text
+    /// `json`, already serialised: they are parsed once and the backend stores the text as
+    /// it is, without serialising them again.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Invalid`] (field `args`) when `json` is not JSON.
+    pub(crate) fn from_json(task_name: impl Into<String>, json: String) -> Result<Self, TaskError> {
+        let args = serde_json::from_str(&json)
+            .map_err(|e| TaskError::invalid("args", format!("are not JSON: {e}")))?;
+        let mut task = NewTask::new(task_name, args);
+        task.args_json = Some(json);
+        Ok(task)
+    }
+
+    /// The JSON arguments.
+    pub fn args(&self) -> &serde_json::Value {
+        &self.args
     }
 
     /// Sets the route (see [`NewTask::route`]).
@@ -160,6 +203,41 @@ impl NewTask {
     ///
     /// [`TaskError::Invalid`] naming the field at fault.
     pub fn validate(&self, capabilities: Capabilities, queues: &[String]) -> Result<(), TaskError> {
+        self.check_fields(capabilities, queues)?;
+        if self.args_json.is_none() {
+            self.round_trip_json()?;
+        }
+        Ok(())
+    }
+
+    /// [`NewTask::validate`] for a backend about to store the task: it also keeps the JSON
+    /// text of the arguments that the round-trip check produced, for
+    /// [`NewTask::args_json`], so the arguments are serialised once.
+    pub(crate) fn prepare(
+        &mut self,
+        capabilities: Capabilities,
+        queues: &[String],
+    ) -> Result<(), TaskError> {
+        self.check_fields(capabilities, queues)?;
+        if self.args_json.is_none() {
+            self.args_json = Some(self.round_trip_json()?);
+        }
+        Ok(())
+    }
+
+    /// The arguments' JSON text to store: the one the task carries (from
+    /// [`NewTask::prepare`] or [`NewTask::from_json`]), else serialised now.
+    pub(crate) fn args_json(&self) -> Result<std::borrow::Cow<'_, str>, TaskError> {
+        match &self.args_json {
+            Some(json) => Ok(std::borrow::Cow::Borrowed(json)),
+            None => serde_json::to_string(&self.args)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}"))),
+        }
+    }
+
+    /// Every check of [`NewTask::validate`] but the arguments' round trip.
+    fn check_fields(&self, capabilities: Capabilities, queues: &[String]) -> Result<(), TaskError> {
         if self.task_name.is_empty() || self.task_name.len() > 200 {
             return Err(TaskError::invalid(
                 "task_name",
@@ -216,8 +294,12 @@ impl NewTask {
         {
             return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
         }
-        // The JSON must read back the same; `Value` always does, but a number that is not
-        // finite cannot be stored.
+        Ok(())
+    }
+
+    /// Serialises the arguments and checks that the JSON text reads back the same (a float
+    /// may not, parsed back at serde_json's default precision); returns the text.
+    fn round_trip_json(&self) -> Result<String, TaskError> {
         let text = serde_json::to_string(&self.args).map_err(|e| {
             TaskError::invalid("args", format!("cannot be serialised to JSON: {e}"))
         })?;
@@ -227,7 +309,7 @@ impl NewTask {
         if back != self.args {
             return Err(TaskError::invalid("args", "change in a JSON round trip"));
         }
-        Ok(())
+        Ok(text)
     }
 }
 
@@ -275,7 +357,7 @@ pub(crate) fn same_keyed_task(
     let (id, name, args) = stored;
     let what = if name != task.task_name {
         format!("task `{name}`")
-    } else if *args != task.args {
+    } else if args != task.args() {
         "different arguments".to_owned()
     } else {
         return Ok(id);

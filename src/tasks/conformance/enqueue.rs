@@ -29,7 +29,7 @@ pub(super) async fn enqueue_and_get_result<B: WorkerBackend>(b: Arc<B>) {
     assert_eq!(r.task_name, Echo::NAME, "{case}");
     assert_eq!(r.queue_name, "default", "{case}");
     assert_eq!(r.priority, 7, "{case}");
-    assert_eq!(r.args, task.args, "{case}");
+    assert_eq!(&r.args, task.args(), "{case}");
     assert_eq!(r.status, TaskStatus::Ready, "{case}");
     assert_eq!(r.attempts, 0, "{case}");
     assert_eq!(r.max_attempts, 3, "{case}");

@@ -26,8 +26,9 @@ impl PostgresBackend {
         conn: &mut PgConnection,
         tasks: Vec<NewTask>,
     ) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            task.validate(self.capabilities(), &self.inner.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.inner.queues)?;
         }
         self.insert(conn, tasks).await
     }
@@ -58,9 +59,7 @@ impl PostgresBackend {
                 name.push(task.task_name.as_str());
                 queue.push(task.queue_name.as_str());
                 priority.push(task.priority);
-                args.push(serde_json::to_string(&task.args).map_err(|e| {
-                    TaskError::invalid("args", format!("cannot be serialised: {e}"))
-                })?);
+                args.push(task.args_json()?);
                 run_after.push(task.run_after.unwrap_or(now));
                 max_attempts.push(to_i32(task.max_attempts));
                 key.push(task.idempotency_key.as_deref());

@@ -204,8 +204,9 @@ impl TaskBackend for PostgresBackend {
     }
 
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            task.validate(self.capabilities(), &self.inner.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.inner.queues)?;
         }
         if tasks.is_empty() {
             return Ok(Vec::new());

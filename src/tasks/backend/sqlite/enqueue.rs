@@ -27,8 +27,9 @@ impl SqliteBackend {
         conn: &mut SqliteConnection,
         tasks: Vec<NewTask>,
     ) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            task.validate(self.capabilities(), &self.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.queues)?;
         }
         insert_tasks(conn, tasks, Utc::now()).await
     }
@@ -99,8 +100,7 @@ pub(super) async fn insert_tasks(
         for (i, task) in chunk {
             let id = TaskId::new();
             ids[*i] = Some(id);
-            let args = serde_json::to_string(&task.args)
-                .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}")))?;
+            let args = task.args_json()?;
             rows.push((id, *task, args));
         }
         qb.push_values(rows, |mut b, (id, task, args)| {
@@ -127,7 +127,7 @@ pub(super) async fn insert_tasks(
         let stored = (
             first_id,
             tasks[first].task_name.as_str(),
-            &tasks[first].args,
+            tasks[first].args(),
         );
         ids[i] = Some(same_keyed_task(key, stored, &tasks[i])?);
     }

@@ -109,8 +109,9 @@ impl TaskBackend for SqliteBackend {
     }
 
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            task.validate(self.capabilities(), &self.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.queues)?;
         }
         if tasks.is_empty() {
             return Ok(Vec::new());
