@@ -647,3 +647,44 @@ pub trait TransactionalEnqueue: TaskBackend {
         commit: bool,
     ) -> Result<Vec<TaskId>, TaskError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queues() -> Vec<String> {
+        vec![DEFAULT_QUEUE.to_owned()]
+    }
+
+    #[test]
+    fn a_task_from_json_text_stores_that_text_and_equals_the_same_task_from_a_value() {
+        let text = r#"{"b":[1,2.5,"é"],"a":null}"#.to_owned();
+        let from_text = NewTask::from_json("t", text.clone()).unwrap();
+        let from_value = NewTask::new("t", serde_json::from_str(&text).unwrap());
+        assert_eq!(from_text, from_value);
+        assert_eq!(from_text.args_json().unwrap(), text);
+        from_text
+            .validate(Capabilities::DURABLE, &queues())
+            .unwrap();
+        assert_eq!(
+            NewTask::from_json("t", "{oops".to_owned())
+                .unwrap_err()
+                .field(),
+            Some("args")
+        );
+    }
+
+    #[test]
+    fn prepare_checks_like_validate_and_keeps_the_text_it_serialised() {
+        let mut task = NewTask::new("t", serde_json::json!({"k": [1, "x"]}));
+        task.prepare(Capabilities::DURABLE, &queues()).unwrap();
+        assert_eq!(task.args_json, Some(r#"{"k":[1,"x"]}"#.to_owned()));
+        let mut bad = NewTask::new("t", serde_json::json!(1)).priority(101);
+        let (a, b) = (
+            bad.validate(Capabilities::DURABLE, &queues()).unwrap_err(),
+            bad.prepare(Capabilities::DURABLE, &queues()).unwrap_err(),
+        );
+        assert_eq!((a.field(), b.field()), (Some("priority"), Some("priority")));
+        assert_eq!(bad.args_json, None, "a refused task keeps nothing");
+    }
+}
