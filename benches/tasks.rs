@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mailroom::tasks::{
     NewTask, Registry, SqliteBackend, SqliteOptions, Task, TaskBackend, TaskContext, TaskFailure,
-    Worker,
+    Worker, WorkerBackend,
 };
 
 struct Noop;
@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
                 for i in 0..iters {
-                    let dyn_backend: Arc<dyn TaskBackend> = Arc::new(
+                    let dyn_backend: Arc<dyn WorkerBackend> = Arc::new(
                         SqliteBackend::open(SqliteOptions::new(
                             dir.path()
                                 .join(format!("work-{i}-{}.db", uuid::Uuid::new_v4())),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mailroom::tasks::{
     NewTask, PostgresBackend, PostgresOptions, Registry, Task, TaskBackend, TaskContext,
-    TaskFailure, Worker,
+    TaskFailure, Worker, WorkerBackend,
 };
 use sqlx::Connection;
 
@@ -135,7 +135,7 @@ fn bench(c: &mut Criterion) {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
                             let s = schema();
-                            let dyn_backend: Arc<dyn TaskBackend> = Arc::new(open(&s).await);
+                            let dyn_backend: Arc<dyn WorkerBackend> = Arc::new(open(&s).await);
                             dyn_backend.enqueue_many(batch(WORK)).await.unwrap();
                             let start = Instant::now();
                             let report = Worker::builder(dyn_backend, Registry::new().with(Noop))

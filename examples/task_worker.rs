@@ -106,10 +106,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         (Some(c), Some(u)) => (c.as_str(), u),
         _ => return Err(usage.to_owned()),
     };
-    // The registry matters only to `immediate:`; the worker below builds its own.
-    let backend = tasks::open(url, &Registry::new())
-        .await
-        .map_err(|e| e.to_string())?;
+    // Both commands take a durable queue (sqlite:PATH or postgres://...), which a worker
+    // can pull from.
+    let backend = tasks::open_worker(url).await.map_err(|e| e.to_string())?;
     match cmd {
         "enqueue" => {
             let count: u64 = args.get(2).and_then(|c| c.parse().ok()).ok_or(usage)?;

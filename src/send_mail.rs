@@ -18,7 +18,7 @@
 //! let email = Email::builder().from("a@example.com").to("b@example.org").subject("hi").text("hello").build()?;
 //! let send = SendMail::new().transport("default", transport::from_url("file:outbox")?);
 //! let registry = Registry::new().with(send);
-//! let backend = tasks::open("sqlite:mail.db", &registry).await?;
+//! let backend = tasks::open_worker("sqlite:mail.db").await?;
 //! let id = send_mail::enqueue(backend.as_ref(), &email, "default").await?;
 //! Worker::builder(backend, registry).burst(true).build().run(std::future::pending()).await?;
 //! # let _ = id; Ok(()) }
@@ -323,10 +323,11 @@ pub fn new_task(email: &Email, transport: &str) -> Result<NewTask> {
         progress: None,
     };
     // An `Email` reads back from its JSON unchanged (`Email::to_json`, tested in the render
-    // suite), so the generic round-trip check of `Task::new_task` is not repeated here.
-    let value = serde_json::to_value(&args)
+    // suite), so the generic round-trip check of `Task::new_task` is not repeated here. The
+    // text is the one the backend stores: the message is serialised once.
+    let json = serde_json::to_string(&args)
         .map_err(|e| Error::invalid("json", format!("cannot be serialised: {e}")))?;
-    let mut task = NewTask::new(SendMail::NAME, value)
+    let mut task = NewTask::from_json(SendMail::NAME, json)?
         .queue(SendMail::QUEUE)
         .priority(SendMail::PRIORITY)
         .max_attempts(SendMail::MAX_ATTEMPTS);

@@ -38,7 +38,8 @@ pub enum TaskError {
         /// The id that was looked up.
         id: String,
     },
-    /// The backend does not support this operation (see [`Capabilities`](super::Capabilities)).
+    /// The backend does not support this operation: a worker on a client-only backend
+    /// ([`open_worker`](super::open_worker) of `immediate:` or `dummy:`).
     #[error("the `{backend}` backend does not support {operation}")]
     Unsupported {
         /// The backend's name.

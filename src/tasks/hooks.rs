@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Capabilities, ClaimRequest, ClaimedTask, Lease, NewTask, Outcome, OutcomeKind, RescueReport,
-    TaskBackend, TaskError, TaskId, TaskResult,
+    TaskBackend, TaskError, TaskId, TaskResult, WorkerBackend,
 };
 
 /// Callbacks on a task's life. Every method has an empty default. `started` and `finished`
@@ -28,7 +28,8 @@ pub trait Hooks: Send + Sync + fmt::Debug + 'static {
     fn finished(&self, _task: &ClaimedTask, _outcome: &OutcomeKind, _applied: bool) {}
 }
 
-/// A backend that calls [`Hooks::enqueued`] after each successful enqueue.
+/// A backend that calls [`Hooks::enqueued`] after each successful enqueue. It plays the
+/// roles its inner backend plays: a [`WorkerBackend`] when that is one.
 #[derive(Debug)]
 pub struct WithHooks<B> {
     inner: B,
@@ -60,10 +61,6 @@ impl<B: TaskBackend> TaskBackend for WithHooks<B> {
         self.inner.capabilities()
     }
 
-    fn queues(&self) -> &[String] {
-        self.inner.queues()
-    }
-
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
         let copy = tasks.clone();
         let ids = self.inner.enqueue_many(tasks).await?;
@@ -75,6 +72,13 @@ impl<B: TaskBackend> TaskBackend for WithHooks<B> {
 
     async fn get_result(&self, id: TaskId) -> Result<TaskResult, TaskError> {
         self.inner.get_result(id).await
+    }
+}
+
+#[async_trait]
+impl<B: WorkerBackend> WorkerBackend for WithHooks<B> {
+    fn queues(&self) -> &[String] {
+        self.inner.queues()
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
@@ -104,5 +108,9 @@ impl<B: TaskBackend> TaskBackend for WithHooks<B> {
 
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError> {
         self.inner.prune(finished_before).await
+    }
+
+    async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
+        self.inner.wait_for_tasks(queues, timeout).await;
     }
 }

@@ -3,9 +3,13 @@
 //!
 //! - [`Task`]: a named unit of work with JSON arguments and output; [`Registry`] maps names
 //!   to tasks for the worker.
-//! - [`TaskBackend`]: the one storage trait; backends [`ImmediateBackend`] (runs inside
-//!   enqueue), [`DummyBackend`] (records, never runs) and `SqliteBackend` (the embedded,
-//!   durable default; feature `sqlite`). [`open`] picks one from a URL.
+//! - Two backend roles: [`TaskBackend`], the client role every backend plays (enqueue, get
+//!   a result), and [`WorkerBackend`], the worker role of the durable ones (claim, lease,
+//!   finish, rescue, prune). [`ImmediateBackend`] (runs inside enqueue) and
+//!   [`DummyBackend`] (records, never runs) are clients only; `SqliteBackend` (the
+//!   embedded, durable default; feature `sqlite`) and `PostgresBackend` (feature
+//!   `postgres`) play both. [`open`] opens any of them from a URL as a client,
+//!   [`open_worker`] a durable one for a worker.
 //! - [`Worker`]: runs tasks concurrently from several queues with leases and heartbeats,
 //!   fenced completions, retries with backoff (a retry may hand its progress to the next
 //!   attempt, [`TaskFailure::with_args`]), a rescuer for dead workers' tasks, a pruner and
@@ -31,7 +35,7 @@
 //!
 //! # async fn demo() -> Result<(), mailroom::tasks::TaskError> {
 //! let registry = Registry::new().with(Greet);
-//! let backend = tasks::open("sqlite:/tmp/tasks.db", &registry).await?;
+//! let backend = tasks::open_worker("sqlite:/tmp/tasks.db").await?;
 //! let id = backend.enqueue(Greet::new_task(&"Zoë".to_owned())?).await?;
 //! Worker::builder(backend.clone(), registry).burst(true).build().run(std::future::pending()).await?;
 //! let result = backend.get_result(id).await?;
@@ -62,8 +66,10 @@ pub use backend::sqlite::{SqliteBackend, SqliteOptions};
 pub use backend::{
     Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, MAX_LEASE_EXPIRIES,
     MAX_PRIORITY, MIN_PRIORITY, NewTask, Outcome, OutcomeKind, RescueReport, TaskBackend,
-    TransactionalEnqueue, validate,
+    WorkerBackend,
 };
+#[cfg(any(test, feature = "test-util"))]
+pub use backend::{TransactionalEnqueue, WorkerBackendExt};
 pub use error::TaskError;
 pub use hooks::{Hooks, WithHooks};
 pub use result::{AttemptError, TaskId, TaskResult, TaskStatus};
@@ -71,27 +77,53 @@ pub use retry::RetryPolicy;
 pub use task::{Disposition, Registry, Task, TaskContext, TaskFailure};
 pub use worker::{Worker, WorkerBuilder, WorkerReport, shutdown_signal};
 
-/// Opens a backend from a queue URL: `sqlite:PATH` (created and migrated if needed;
-/// `?queues=a,b` sets the known queues), `postgres://user@host:port/db[?schema=NAME]`
-/// (feature `postgres`; see `PostgresOptions` for its parameters), `immediate:`, `dummy:`.
-/// The immediate backend runs tasks from `registry`; the others ignore it.
+/// What a queue URL that names no scheme, or an unknown one, is told to use.
+const SCHEMES: &str = "use sqlite:PATH, postgres://..., immediate: or dummy:";
+
+/// Splits a queue URL into its scheme and the rest.
+fn scheme(url: &str) -> Result<&str, TaskError> {
+    url.split_once(':')
+        .map(|(scheme, _)| scheme)
+        .ok_or_else(|| {
+            TaskError::configuration("queue", format!("`{url}` is not a queue URL; {SCHEMES}"))
+        })
+}
+
+/// Opens a backend from a queue URL as a client (to enqueue tasks and read results):
+/// `sqlite:PATH` (created and migrated if needed; `?queues=a,b` sets the known queues),
+/// `postgres://user@host:port/db[?schema=NAME]` (feature `postgres`; see `PostgresOptions`
+/// for its parameters), `immediate:`, `dummy:`. The immediate backend runs tasks from
+/// `registry`; the others ignore it. A worker needs [`open_worker`].
 pub async fn open(url: &str, registry: &Registry) -> Result<Arc<dyn TaskBackend>, TaskError> {
-    let (scheme, rest) = url.split_once(':').ok_or_else(|| {
-        TaskError::configuration(
-            "queue",
-            format!(
-                "`{url}` is not a queue URL; use sqlite:PATH, postgres://..., immediate: or dummy:"
-            ),
-        )
-    })?;
-    match scheme {
+    match scheme(url)? {
         "immediate" => Ok(Arc::new(ImmediateBackend::new(registry.clone()))),
         "dummy" => Ok(Arc::new(DummyBackend::new())),
+        _ => Ok(open_worker(url).await?),
+    }
+}
+
+/// Opens a durable backend from a queue URL for a [`Worker`] (which also serves as a
+/// client: `Arc<dyn WorkerBackend>` upcasts to `Arc<dyn TaskBackend>`): `sqlite:PATH` or
+/// `postgres://...`, as for [`open`].
+///
+/// # Errors
+///
+/// [`TaskError::Unsupported`] for `immediate:` and `dummy:`, which no worker can pull from
+/// (the first runs each task inside enqueue, the second never runs any);
+/// [`TaskError::Configuration`] (field `queue`) for a URL that is not a queue URL, names an
+/// unknown scheme or a backend not compiled in, or is wrong for its backend.
+pub async fn open_worker(url: &str) -> Result<Arc<dyn WorkerBackend>, TaskError> {
+    match scheme(url)? {
+        "immediate" => Err(TaskError::Unsupported {
+            backend: "immediate",
+            operation: "workers: an `immediate:` queue runs each task inside enqueue; give the worker a sqlite:PATH or postgres://... queue",
+        }),
+        "dummy" => Err(TaskError::Unsupported {
+            backend: "dummy",
+            operation: "workers: a `dummy:` queue only records tasks and never runs them; give the worker a sqlite:PATH or postgres://... queue",
+        }),
         #[cfg(feature = "sqlite")]
-        "sqlite" => {
-            let _ = rest;
-            Ok(Arc::new(SqliteBackend::connect(url).await?))
-        }
+        "sqlite" => Ok(Arc::new(SqliteBackend::connect(url).await?)),
         #[cfg(not(feature = "sqlite"))]
         "sqlite" => Err(TaskError::configuration(
             "queue",
@@ -104,14 +136,9 @@ pub async fn open(url: &str, registry: &Registry) -> Result<Arc<dyn TaskBackend>
             "queue",
             "the postgres backend is not compiled in; enable the `postgres` feature",
         )),
-        other => {
-            let _ = rest;
-            Err(TaskError::configuration(
-                "queue",
-                format!(
-                    "unknown queue scheme `{other}:`; use sqlite:PATH, postgres://..., immediate: or dummy:"
-                ),
-            ))
-        }
+        other => Err(TaskError::configuration(
+            "queue",
+            format!("unknown queue scheme `{other}:`; {SCHEMES}"),
+        )),
     }
 }

@@ -68,8 +68,7 @@ pub trait Task: Send + Sync + 'static {
     where
         Self: Sized,
     {
-        let value = json_round_trip::<Self::Args>(args)?;
-        let mut task = NewTask::new(Self::NAME, value)
+        let mut task = json_round_trip::<Self::Args>(Self::NAME, args)?
             .queue(Self::QUEUE)
             .priority(Self::PRIORITY)
             .max_attempts(Self::MAX_ATTEMPTS);
@@ -78,26 +77,29 @@ pub trait Task: Send + Sync + 'static {
     }
 }
 
-/// Serialises `args` and checks that reading the JSON back gives the same JSON, so that what
-/// the worker decodes is what the caller meant (Django's "arguments must survive a JSON round
-/// trip").
+/// Serialises `args` once, to the JSON text the backend stores, and checks that reading
+/// that text back gives the same JSON, so that what the worker decodes is what the caller
+/// meant (Django's "arguments must survive a JSON round trip"); returns the task `name`
+/// with these arguments (and default options).
 pub(crate) fn json_round_trip<A: Serialize + DeserializeOwned>(
+    name: &str,
     args: &A,
-) -> Result<serde_json::Value, TaskError> {
-    let value = serde_json::to_value(args)
+) -> Result<NewTask, TaskError> {
+    let text = serde_json::to_string(args)
         .map_err(|e| TaskError::invalid("args", format!("cannot be serialised to JSON: {e}")))?;
-    let back: A = serde_json::from_value(value.clone()).map_err(|e| {
+    let task = NewTask::from_json(name, text)?;
+    let back = A::deserialize(task.args()).map_err(|e| {
         TaskError::invalid("args", format!("do not survive a JSON round trip: {e}"))
     })?;
     let again = serde_json::to_value(&back)
         .map_err(|e| TaskError::invalid("args", format!("cannot be serialised to JSON: {e}")))?;
-    if again != value {
+    if again != *task.args() {
         return Err(TaskError::invalid(
             "args",
             "change in a JSON round trip; use types whose JSON form reads back the same",
         ));
     }
-    Ok(value)
+    Ok(task)
 }
 
 /// What a running attempt knows about itself.

@@ -16,8 +16,8 @@ use tracing::Instrument;
 use super::Hooks;
 use super::maintenance;
 use super::{
-    AttemptError, ClaimRequest, ClaimedTask, Lease, Outcome, OutcomeKind, Registry, TaskBackend,
-    TaskContext, TaskError, TaskFailure, TaskId,
+    AttemptError, ClaimRequest, ClaimedTask, Lease, Outcome, OutcomeKind, Registry, TaskContext,
+    TaskError, TaskFailure, TaskId, WorkerBackend,
 };
 
 /// How many claims in a row may fail before a burst worker gives up with the storage error.
@@ -50,7 +50,7 @@ pub struct WorkerReport {
 /// Configures a [`Worker`]. Start with [`Worker::builder`].
 #[derive(Debug)]
 pub struct WorkerBuilder {
-    backend: Arc<dyn TaskBackend>,
+    backend: Arc<dyn WorkerBackend>,
     registry: Registry,
     worker_id: Option<String>,
     concurrency: usize,
@@ -199,10 +199,10 @@ impl WorkerBuilder {
     }
 }
 
-/// Runs tasks from a [`TaskBackend`]: see the [module docs](super).
+/// Runs tasks from a [`WorkerBackend`]: see the [module docs](super).
 #[derive(Debug)]
 pub struct Worker {
-    backend: Arc<dyn TaskBackend>,
+    backend: Arc<dyn WorkerBackend>,
     registry: Registry,
     worker_id: String,
     concurrency: usize,
@@ -228,8 +228,10 @@ fn lock(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<TaskId, Lease>> {
 }
 
 impl Worker {
-    /// A builder for a worker on `backend` running the tasks in `registry`.
-    pub fn builder(backend: Arc<dyn TaskBackend>, registry: Registry) -> WorkerBuilder {
+    /// A builder for a worker on `backend` running the tasks in `registry`. Only a backend
+    /// with a worker role can be given ([`open_worker`](super::open_worker) opens one from
+    /// a URL); the immediate and dummy backends have none.
+    pub fn builder(backend: Arc<dyn WorkerBackend>, registry: Registry) -> WorkerBuilder {
         WorkerBuilder {
             backend,
             registry,
@@ -266,18 +268,11 @@ impl Worker {
     /// burst mode, when claiming failed several times in a row (an unreadable, read-only,
     /// full or corrupt database); in any mode, when it had to give up recording outcomes
     /// (their tasks run again once their leases expire). It stops in the first case and
-    /// returns the error once stopped in the second. [`TaskError::Unsupported`] for a
-    /// backend without workers.
+    /// returns the error once stopped in the second.
     pub async fn run<F>(self, shutdown: F) -> Result<WorkerReport, TaskError>
     where
         F: Future<Output = ()> + Send,
     {
-        if !self.backend.capabilities().supports_worker {
-            return Err(TaskError::Unsupported {
-                backend: self.backend.name(),
-                operation: "workers (it runs tasks at enqueue or never)",
-            });
-        }
         let span = tracing::info_span!("worker", id = %self.worker_id);
         self.run_inner(shutdown).instrument(span).await
     }
@@ -589,7 +584,7 @@ impl Worker {
 /// their outcome is written. Returns what it recorded and, if it had to give up on a batch,
 /// the storage error saying why.
 async fn completer_loop(
-    backend: Arc<dyn TaskBackend>,
+    backend: Arc<dyn WorkerBackend>,
     mut rx: mpsc::UnboundedReceiver<(ClaimedTask, Outcome)>,
     leases: Leases,
     hooks: Vec<Arc<dyn Hooks>>,
@@ -670,7 +665,7 @@ fn cause_text(e: &TaskError) -> String {
 }
 
 async fn heartbeat_loop(
-    backend: Arc<dyn TaskBackend>,
+    backend: Arc<dyn WorkerBackend>,
     leases: Leases,
     lease: Duration,
     every: Duration,

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use mailroom::send_mail::{self, SendMail};
-use mailroom::tasks::{self, Registry, TaskBackend, TaskId, TaskStatus, Worker};
+use mailroom::tasks::{self, Registry, TaskId, TaskStatus, Worker, WorkerBackend};
 use mailroom::transport::{Delivery, Rejection, Transport};
 use mailroom::{DeliveryFailure, Email, Error, Rendered};
 
@@ -43,7 +43,7 @@ impl Transport for DeferThenRefuse {
     }
 }
 
-async fn work_until_settled(backend: &Arc<dyn TaskBackend>, registry: &Registry, id: TaskId) {
+async fn work_until_settled(backend: &Arc<dyn WorkerBackend>, registry: &Registry, id: TaskId) {
     // Burst workers until the retry's backoff has passed (bounded; no timing asserted).
     for _ in 0..100 {
         Worker::builder(Arc::clone(backend), registry.clone())
@@ -65,7 +65,7 @@ async fn a_deferred_recipient_refused_on_retry_leaves_the_task_delivered_to_the_
     let transport = Arc::new(DeferThenRefuse::default());
     let registry = Registry::new().with(SendMail::new().transport("default", transport.clone()));
     let url = format!("sqlite:{}", dir.path().join("q.db").display());
-    let backend = tasks::open(&url, &registry).await.unwrap();
+    let backend = tasks::open_worker(&url).await.unwrap();
     let email = Email::builder()
         .from("zoe@example.com")
         .to("a@example.org")

@@ -19,7 +19,7 @@ use chrono::Utc;
 use mailroom::tasks::conformance::{self, CONFORMANCE_QUEUES};
 use mailroom::tasks::{
     ClaimRequest, NewTask, PostgresBackend, PostgresOptions, Registry, Task, TaskBackend,
-    TaskContext, TaskFailure, TaskStatus, Worker,
+    TaskContext, TaskFailure, TaskStatus, Worker, WorkerBackend, WorkerBackendExt,
 };
 use sqlx::Connection;
 
@@ -314,7 +314,7 @@ async fn notify_wakes_an_idle_worker() {
     let Some(url) = pg_url().await else { return };
     let schemas = Schemas::new(&url);
     let b = schemas.backend(&["default"]).await;
-    let backend: std::sync::Arc<dyn TaskBackend> = std::sync::Arc::new(b.clone());
+    let backend: std::sync::Arc<dyn WorkerBackend> = std::sync::Arc::new(b.clone());
     // A poll interval of an hour: only a notification can wake this worker in time.
     let worker = Worker::builder(backend, Registry::new().with(Echo))
         .poll_interval(Duration::from_secs(3600))

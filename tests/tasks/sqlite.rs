@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use mailroom::tasks::{
     self, ClaimedTask, DummyBackend, Hooks, NewTask, OutcomeKind, Registry, SqliteBackend,
     SqliteOptions, Task, TaskBackend, TaskContext, TaskError, TaskFailure, TaskId, TaskStatus,
-    WithHooks, Worker,
+    WithHooks, Worker, WorkerBackend,
 };
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
@@ -145,7 +145,7 @@ async fn urls_pick_and_configure_backends() {
         "sqlite:{}?queues=mail,bulk",
         dir.path().join("q.db").display()
     );
-    let backend = tasks::open(&url, &Registry::new()).await.unwrap();
+    let backend = tasks::open_worker(&url).await.unwrap();
     assert_eq!(backend.name(), "sqlite");
     assert_eq!(backend.queues(), ["mail", "bulk"]);
     let err = backend
@@ -184,6 +184,17 @@ async fn urls_pick_and_configure_backends() {
             .name(),
         "dummy"
     );
+    // Every URL opens as a client; only durable ones open for a worker, and the others
+    // are refused naming their scheme.
+    for client_only in ["dummy:", "immediate:"] {
+        let err = tasks::open_worker(client_only).await.unwrap_err();
+        assert!(matches!(err, TaskError::Unsupported { .. }), "{err:?}");
+        assert!(err.to_string().contains(client_only), "{err}");
+    }
+    for bad in ["ftp://x", "nonsense", "sqlite:"] {
+        let err = tasks::open_worker(bad).await.unwrap_err();
+        assert_eq!(err.field(), Some("queue"), "{bad}: {err}");
+    }
 }
 
 struct Double;
@@ -221,11 +232,9 @@ async fn immediate_backend_runs_inside_enqueue() {
         .await
         .unwrap_err();
     assert_eq!(err.field(), Some("run_after"));
-    // A worker has nothing to do on it.
-    let err = Worker::builder(backend, Registry::new())
-        .build()
-        .run(std::future::pending())
-        .await;
+    // A worker has nothing to do on it: it has no worker role (`Worker::builder` does not
+    // take it), and its URL cannot be opened for a worker.
+    let err = tasks::open_worker("immediate:").await;
     assert!(matches!(err, Err(TaskError::Unsupported { .. })), "{err:?}");
 }
 
@@ -290,7 +299,7 @@ async fn enqueue_joins_the_callers_transaction() {
         .await
         .unwrap();
     assert_eq!(orders, 1);
-    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    let backend: Arc<dyn WorkerBackend> = Arc::new(backend);
     Worker::builder(backend.clone(), Registry::new().with(Double))
         .burst(true)
         .build()
@@ -324,7 +333,7 @@ impl Task for Gate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_running_tasks_finish() {
     let (_dir, backend) = fresh().await;
-    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    let backend: Arc<dyn WorkerBackend> = Arc::new(backend);
     let id = backend.enqueue(Gate::new_task(&()).unwrap()).await.unwrap();
     let started = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
@@ -360,7 +369,7 @@ async fn shutdown_lets_running_tasks_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_deadline_abandons_tasks_to_the_rescuer() {
     let (_dir, backend) = fresh().await;
-    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    let backend: Arc<dyn WorkerBackend> = Arc::new(backend);
     let id = backend.enqueue(Gate::new_task(&()).unwrap()).await.unwrap();
     let started = Arc::new(Notify::new());
     let never = Arc::new(Notify::new());
@@ -410,7 +419,7 @@ impl Task for Slow {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_a_long_task_leased() {
     let (_dir, backend) = fresh().await;
-    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    let backend: Arc<dyn WorkerBackend> = Arc::new(backend);
     // The task outlives its lease several times over; heartbeats must keep it, while a
     // rescuer runs all the while.
     let id = backend
@@ -480,7 +489,7 @@ impl Task for Panics {
 async fn hooks_see_the_life_of_tasks_and_panics_become_failures() {
     let (_dir, backend) = fresh().await;
     let recorder = Arc::new(Recorder::default());
-    let backend: Arc<dyn TaskBackend> = Arc::new(WithHooks::new(backend, recorder.clone()));
+    let backend: Arc<dyn WorkerBackend> = Arc::new(WithHooks::new(backend, recorder.clone()));
     let ids = backend
         .enqueue_many(vec![
             Double::new_task(&1).unwrap(),
@@ -519,7 +528,7 @@ async fn hooks_see_the_life_of_tasks_and_panics_become_failures() {
 }
 
 /// Runs a burst worker that must fail with a storage error, and returns that error.
-async fn burst_storage_error(backend: Arc<dyn TaskBackend>, what: &str) -> TaskError {
+async fn burst_storage_error(backend: Arc<dyn WorkerBackend>, what: &str) -> TaskError {
     let result = Worker::builder(backend, Registry::new().with(Double))
         .burst(true)
         .poll_interval(Duration::from_millis(5))
@@ -536,7 +545,7 @@ async fn burst_storage_error(backend: Arc<dyn TaskBackend>, what: &str) -> TaskE
 async fn a_burst_worker_on_a_corrupt_database_returns_the_storage_error() {
     let (_dir, backend) = fresh().await;
     let path = backend.path().to_path_buf();
-    let backend: Arc<dyn TaskBackend> = Arc::new(backend);
+    let backend: Arc<dyn WorkerBackend> = Arc::new(backend);
     backend
         .enqueue(NewTask::new("double", json!(1)))
         .await
@@ -651,14 +660,18 @@ impl TaskBackend for FinishFails {
     fn capabilities(&self) -> tasks::Capabilities {
         self.0.capabilities()
     }
-    fn queues(&self) -> &[String] {
-        self.0.queues()
-    }
     async fn enqueue_many(&self, t: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
         self.0.enqueue_many(t).await
     }
     async fn get_result(&self, id: TaskId) -> Result<tasks::TaskResult, TaskError> {
         self.0.get_result(id).await
+    }
+}
+
+#[async_trait]
+impl WorkerBackend for FinishFails {
+    fn queues(&self) -> &[String] {
+        self.0.queues()
     }
     async fn claim(&self, req: &tasks::ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
         self.0.claim(req).await
@@ -692,7 +705,7 @@ impl TaskBackend for FinishFails {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_outcomes_cannot_be_recorded_returns_the_storage_error() {
     let (_dir, backend) = fresh().await;
-    let backend: Arc<dyn TaskBackend> = Arc::new(FinishFails(backend));
+    let backend: Arc<dyn WorkerBackend> = Arc::new(FinishFails(backend));
     let id = backend
         .enqueue(Double::new_task(&21).unwrap())
         .await

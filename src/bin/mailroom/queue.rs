@@ -217,7 +217,8 @@ pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
         return crate::fail(&Error::configuration("concurrency", "must be at least 1"));
     }
     let registry = Registry::new().with(task.clone());
-    let backend = match tasks::open(&args.queue.url, &registry).await {
+    // Only a durable queue can be worked: `immediate:` and `dummy:` are refused here.
+    let backend = match tasks::open_worker(&args.queue.url).await {
         Ok(b) => b,
         Err(e) => return crate::fail(&e.into()),
     };

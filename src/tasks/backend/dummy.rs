@@ -1,19 +1,16 @@
 //! The dummy backend: records enqueued tasks and never runs them (for tests).
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{
-    Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, NewTask, Outcome, RescueReport,
-    TaskBackend, validate,
-};
+use super::{Capabilities, DEFAULT_QUEUE, NewTask, TaskBackend};
 use crate::tasks::{TaskError, TaskId, TaskResult, TaskStatus};
 
 /// Records every enqueued task as `READY` and never runs it. [`DummyBackend::results`] lists
-/// them; [`DummyBackend::clear`] forgets them.
+/// them; [`DummyBackend::clear`] forgets them. A client-only backend: it is no
+/// [`WorkerBackend`](super::WorkerBackend), so no worker can be built on it.
 #[derive(Debug)]
 pub struct DummyBackend {
     queues: Vec<String>,
@@ -85,16 +82,12 @@ impl TaskBackend for DummyBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, true, true, false)
-    }
-
-    fn queues(&self) -> &[String] {
-        &self.queues
+        Capabilities::new(true, true, true)
     }
 
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
         for task in &tasks {
-            validate(task, self.capabilities(), &self.queues)?;
+            task.validate(self.capabilities(), &self.queues)?;
         }
         let now = Utc::now();
         let mut results = self.lock();
@@ -126,34 +119,5 @@ impl TaskBackend for DummyBackend {
             .find(|r| r.id == id)
             .cloned()
             .ok_or_else(|| TaskError::NotFound { id: id.to_string() })
-    }
-
-    async fn claim(&self, _req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        Ok(Vec::new())
-    }
-
-    async fn heartbeat(
-        &self,
-        leases: &[Lease],
-        _lease: Duration,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, TaskError> {
-        Ok(vec![false; leases.len()])
-    }
-
-    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<bool>, TaskError> {
-        Ok(vec![false; outcomes.len()])
-    }
-
-    async fn rescue_expired(
-        &self,
-        _now: DateTime<Utc>,
-        _max_lease_expiries: u32,
-    ) -> Result<RescueReport, TaskError> {
-        Ok(RescueReport::default())
-    }
-
-    async fn prune(&self, _finished_before: DateTime<Utc>) -> Result<u64, TaskError> {
-        Ok(0)
     }
 }

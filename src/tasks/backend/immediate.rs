@@ -1,22 +1,20 @@
 //! The immediate backend: runs each task inside `enqueue`, once, and keeps its result.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::dummy::ready_result;
-use super::{
-    Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, NewTask, Outcome, RescueReport,
-    TaskBackend, validate,
-};
+use super::{Capabilities, DEFAULT_QUEUE, NewTask, TaskBackend};
 use crate::tasks::{
     AttemptError, Registry, TaskContext, TaskError, TaskId, TaskResult, TaskStatus,
 };
 
 /// Runs every task as it is enqueued (one attempt, no retries, no `run_after`), like
-/// Django's `ImmediateBackend`; results are kept in memory for [`TaskBackend::get_result`].
+/// Django's `ImmediateBackend`; results are kept in memory for [`TaskBackend::get_result`]
+/// until [`ImmediateBackend::prune`] drops them. A client-only backend: it is no
+/// [`WorkerBackend`](super::WorkerBackend), so no worker can be built on it.
 #[derive(Debug)]
 pub struct ImmediateBackend {
     registry: Registry,
@@ -44,6 +42,15 @@ impl ImmediateBackend {
 
     fn lock(&self) -> MutexGuard<'_, Vec<TaskResult>> {
         self.results.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the results of tasks that finished before `finished_before`; returns how
+    /// many. (No worker runs on this backend, so nothing prunes it unless you call this.)
+    pub fn prune(&self, finished_before: DateTime<Utc>) -> u64 {
+        let mut results = self.lock();
+        let before = results.len();
+        results.retain(|r| r.finished_at.is_none_or(|f| f >= finished_before));
+        (before - results.len()) as u64
     }
 
     async fn run_one(&self, task: NewTask) -> Result<TaskId, TaskError> {
@@ -111,16 +118,12 @@ impl TaskBackend for ImmediateBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(false, true, true, false)
-    }
-
-    fn queues(&self) -> &[String] {
-        &self.queues
+        Capabilities::new(false, true, true)
     }
 
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
         for task in &tasks {
-            validate(task, self.capabilities(), &self.queues)?;
+            task.validate(self.capabilities(), &self.queues)?;
             if !self.registry.contains(&task.task_name) {
                 return Err(TaskError::UnknownTask {
                     name: task.task_name.clone(),
@@ -140,37 +143,5 @@ impl TaskBackend for ImmediateBackend {
             .find(|r| r.id == id)
             .cloned()
             .ok_or_else(|| TaskError::NotFound { id: id.to_string() })
-    }
-
-    async fn claim(&self, _req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        Ok(Vec::new())
-    }
-
-    async fn heartbeat(
-        &self,
-        leases: &[Lease],
-        _lease: Duration,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, TaskError> {
-        Ok(vec![false; leases.len()])
-    }
-
-    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<bool>, TaskError> {
-        Ok(vec![false; outcomes.len()])
-    }
-
-    async fn rescue_expired(
-        &self,
-        _now: DateTime<Utc>,
-        _max_lease_expiries: u32,
-    ) -> Result<RescueReport, TaskError> {
-        Ok(RescueReport::default())
-    }
-
-    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError> {
-        let mut results = self.lock();
-        let before = results.len();
-        results.retain(|r| r.finished_at.is_none_or(|f| f >= finished_before));
-        Ok((before - results.len()) as u64)
     }
 }

@@ -1,4 +1,5 @@
-//! The one [`TaskBackend`] trait every backend implements, and the values that cross it.
+//! The backend role traits — [`TaskBackend`] (the client role every backend plays) and
+//! [`WorkerBackend`] (the worker role of durable backends) — and the values that cross them.
 
 use std::fmt;
 use std::time::Duration;
@@ -35,7 +36,9 @@ pub const DEFAULT_QUEUE: &str = "default";
 /// [`WorkerBuilder::max_lease_expiries`](super::WorkerBuilder::max_lease_expiries).
 pub const MAX_LEASE_EXPIRIES: u32 = 3;
 
-/// What a backend can do (Django's `supports_*` flags, plus whether a worker pulls from it).
+/// What a backend's client side can do (Django's `supports_*` flags). Whether a worker can
+/// pull from it is not a flag but a type: backends that can be worked implement
+/// [`WorkerBackend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
@@ -45,8 +48,6 @@ pub struct Capabilities {
     pub supports_priority: bool,
     /// [`TaskBackend::get_result`] works.
     pub supports_get_result: bool,
-    /// Tasks are stored and run later by a [`Worker`](super::Worker) (claim, lease, finish).
-    pub supports_worker: bool,
 }
 
 impl Capabilities {
@@ -55,7 +56,6 @@ impl Capabilities {
         supports_defer: true,
         supports_priority: true,
         supports_get_result: true,
-        supports_worker: true,
     };
 
     /// Builds a capability set (the struct is `#[non_exhaustive]`).
@@ -63,13 +63,11 @@ impl Capabilities {
         supports_defer: bool,
         supports_priority: bool,
         supports_get_result: bool,
-        supports_worker: bool,
     ) -> Self {
         Capabilities {
             supports_defer,
             supports_priority,
             supports_get_result,
-            supports_worker,
         }
     }
 }
@@ -77,12 +75,16 @@ impl Capabilities {
 /// A task to enqueue: a name, JSON arguments and options. Build one with
 /// [`Task::new_task`](super::Task::new_task) (typed, with the task's defaults) or
 /// [`NewTask::new`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The arguments are read-only ([`NewTask::args`]): a task built from typed arguments
+/// carries their JSON text, serialised and checked once, and the backend stores that text
+/// instead of serialising the arguments again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTask {
     /// The registered task name.
     pub task_name: String,
     /// The JSON arguments.
-    pub args: serde_json::Value,
+    args: serde_json::Value,
     /// The queue; must be one the backend knows.
     pub queue_name: String,
     /// −100..=100, higher runs first.
@@ -102,6 +104,24 @@ pub struct NewTask {
     /// worker.
     #[serde(default)]
     pub route: Option<String>,
+    /// `args` as JSON text, when it was made from this text (`args` is what it reads back
+    /// as, so it needs no round-trip check): stored as is.
+    #[serde(skip)]
+    args_json: Option<String>,
+}
+
+/// Two tasks are equal when everything but the cached JSON text of their arguments is.
+impl PartialEq for NewTask {
+    fn eq(&self, other: &Self) -> bool {
+        self.task_name == other.task_name
+            && self.args == other.args
+            && self.queue_name == other.queue_name
+            && self.priority == other.priority
+            && self.run_after == other.run_after
+            && self.max_attempts == other.max_attempts
+            && self.idempotency_key == other.idempotency_key
+            && self.route == other.route
+    }
 }
 
 impl NewTask {
@@ -116,7 +136,28 @@ impl NewTask {
             max_attempts: 10,
             idempotency_key: None,
             route: None,
+            args_json: None,
         }
+    }
+
+    /// A task (default options, as [`NewTask::new`]) whose arguments are the JSON text
+    /// `json`, already serialised: they are parsed once and the backend stores the text as
+    /// it is, without serialising them again.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Invalid`] (field `args`) when `json` is not JSON.
+    pub(crate) fn from_json(task_name: impl Into<String>, json: String) -> Result<Self, TaskError> {
+        let args = serde_json::from_str(&json)
+            .map_err(|e| TaskError::invalid("args", format!("are not JSON: {e}")))?;
+        let mut task = NewTask::new(task_name, args);
+        task.args_json = Some(json);
+        Ok(task)
+    }
+
+    /// The JSON arguments.
+    pub fn args(&self) -> &serde_json::Value {
+        &self.args
     }
 
     /// Sets the route (see [`NewTask::route`]).
@@ -153,6 +194,122 @@ impl NewTask {
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
         self
+    }
+
+    /// Checks the task against Django's rules and a backend's capabilities and queues.
+    /// Every backend calls this once per task at enqueue.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Invalid`] naming the field at fault.
+    pub fn validate(&self, capabilities: Capabilities, queues: &[String]) -> Result<(), TaskError> {
+        self.check_fields(capabilities, queues)?;
+        if self.args_json.is_none() {
+            self.round_trip_json()?;
+        }
+        Ok(())
+    }
+
+    /// [`NewTask::validate`] for a backend about to store the task: it also keeps the JSON
+    /// text of the arguments that the round-trip check produced, for
+    /// [`NewTask::args_json`], so the arguments are serialised once.
+    pub(crate) fn prepare(
+        &mut self,
+        capabilities: Capabilities,
+        queues: &[String],
+    ) -> Result<(), TaskError> {
+        self.check_fields(capabilities, queues)?;
+        if self.args_json.is_none() {
+            self.args_json = Some(self.round_trip_json()?);
+        }
+        Ok(())
+    }
+
+    /// The arguments' JSON text to store: the one the task carries (from
+    /// [`NewTask::prepare`] or [`NewTask::from_json`]), else serialised now.
+    pub(crate) fn args_json(&self) -> Result<std::borrow::Cow<'_, str>, TaskError> {
+        match &self.args_json {
+            Some(json) => Ok(std::borrow::Cow::Borrowed(json)),
+            None => serde_json::to_string(&self.args)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}"))),
+        }
+    }
+
+    /// Every check of [`NewTask::validate`] but the arguments' round trip.
+    fn check_fields(&self, capabilities: Capabilities, queues: &[String]) -> Result<(), TaskError> {
+        if self.task_name.is_empty() || self.task_name.len() > 200 {
+            return Err(TaskError::invalid(
+                "task_name",
+                "must be 1 to 200 bytes long",
+            ));
+        }
+        if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&self.priority) {
+            return Err(TaskError::invalid(
+                "priority",
+                format!(
+                    "must be a whole number between {MIN_PRIORITY} and {MAX_PRIORITY}, got {}",
+                    self.priority
+                ),
+            ));
+        }
+        if !capabilities.supports_priority && self.priority != 0 {
+            return Err(TaskError::invalid(
+                "priority",
+                "is not supported by this backend; leave it at 0",
+            ));
+        }
+        if !queues.iter().any(|q| q == &self.queue_name) {
+            return Err(TaskError::invalid(
+                "queue_name",
+                format!(
+                    "`{}` is not a queue of this backend (known: {})",
+                    self.queue_name,
+                    queues.join(", ")
+                ),
+            ));
+        }
+        if self.run_after.is_some() && !capabilities.supports_defer {
+            return Err(TaskError::invalid(
+                "run_after",
+                "is not supported by this backend; use a backend that supports deferred tasks",
+            ));
+        }
+        if self.max_attempts == 0 || self.max_attempts > 1000 {
+            return Err(TaskError::invalid(
+                "max_attempts",
+                "must be between 1 and 1000",
+            ));
+        }
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > 500)
+        {
+            return Err(TaskError::invalid(
+                "idempotency_key",
+                "must be 1 to 500 bytes long",
+            ));
+        }
+        if let Some(route) = &self.route
+            && (route.is_empty() || route.len() > 200)
+        {
+            return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
+        }
+        Ok(())
+    }
+
+    /// Serialises the arguments and checks that the JSON text reads back the same (a float
+    /// may not, parsed back at serde_json's default precision); returns the text.
+    fn round_trip_json(&self) -> Result<String, TaskError> {
+        let text = serde_json::to_string(&self.args).map_err(|e| {
+            TaskError::invalid("args", format!("cannot be serialised to JSON: {e}"))
+        })?;
+        let back: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            TaskError::invalid("args", format!("do not survive a JSON round trip: {e}"))
+        })?;
+        if back != self.args {
+            return Err(TaskError::invalid("args", "change in a JSON round trip"));
+        }
+        Ok(text)
     }
 }
 
@@ -200,7 +357,7 @@ pub(crate) fn same_keyed_task(
     let (id, name, args) = stored;
     let what = if name != task.task_name {
         format!("task `{name}`")
-    } else if *args != task.args {
+    } else if args != task.args() {
         "different arguments".to_owned()
     } else {
         return Ok(id);
@@ -224,82 +381,6 @@ pub(crate) fn in_claim_order(mut claimed: Vec<(i64, ClaimedTask)>) -> Vec<Claime
             .then(sa.cmp(sb))
     });
     claimed.into_iter().map(|(_, c)| c).collect()
-}
-
-/// Checks `task` against Django's rules and the backend's capabilities and queues. Every
-/// backend calls this at enqueue.
-pub fn validate(
-    task: &NewTask,
-    capabilities: Capabilities,
-    queues: &[String],
-) -> Result<(), TaskError> {
-    if task.task_name.is_empty() || task.task_name.len() > 200 {
-        return Err(TaskError::invalid(
-            "task_name",
-            "must be 1 to 200 bytes long",
-        ));
-    }
-    if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&task.priority) {
-        return Err(TaskError::invalid(
-            "priority",
-            format!(
-                "must be a whole number between {MIN_PRIORITY} and {MAX_PRIORITY}, got {}",
-                task.priority
-            ),
-        ));
-    }
-    if !capabilities.supports_priority && task.priority != 0 {
-        return Err(TaskError::invalid(
-            "priority",
-            "is not supported by this backend; leave it at 0",
-        ));
-    }
-    if !queues.iter().any(|q| q == &task.queue_name) {
-        return Err(TaskError::invalid(
-            "queue_name",
-            format!(
-                "`{}` is not a queue of this backend (known: {})",
-                task.queue_name,
-                queues.join(", ")
-            ),
-        ));
-    }
-    if task.run_after.is_some() && !capabilities.supports_defer {
-        return Err(TaskError::invalid(
-            "run_after",
-            "is not supported by this backend; use a backend that supports deferred tasks",
-        ));
-    }
-    if task.max_attempts == 0 || task.max_attempts > 1000 {
-        return Err(TaskError::invalid(
-            "max_attempts",
-            "must be between 1 and 1000",
-        ));
-    }
-    if let Some(key) = &task.idempotency_key
-        && (key.is_empty() || key.len() > 500)
-    {
-        return Err(TaskError::invalid(
-            "idempotency_key",
-            "must be 1 to 500 bytes long",
-        ));
-    }
-    if let Some(route) = &task.route
-        && (route.is_empty() || route.len() > 200)
-    {
-        return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
-    }
-    // The JSON must read back the same; `Value` always does, but a number that is not
-    // finite cannot be stored.
-    let text = serde_json::to_string(&task.args)
-        .map_err(|e| TaskError::invalid("args", format!("cannot be serialised to JSON: {e}")))?;
-    let back: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        TaskError::invalid("args", format!("do not survive a JSON round trip: {e}"))
-    })?;
-    if back != task.args {
-        return Err(TaskError::invalid("args", "change in a JSON round trip"));
-    }
-    Ok(())
 }
 
 /// Which attempt of which task a worker holds. Every write about a running task is fenced by
@@ -415,12 +496,12 @@ pub struct RescueReport {
     pub failed: u64,
 }
 
-/// The one storage contract every backend implements (immediate, dummy, SQLite,
-/// PostgreSQL). Object safe: use `Arc<dyn TaskBackend>`.
+/// The client role every backend plays (immediate, dummy, SQLite, PostgreSQL): enqueue
+/// tasks and read their results. Object safe: use `Arc<dyn TaskBackend>`.
 ///
-/// The worker-side methods (`claim`, `heartbeat`, `finish`, `rescue_expired`, `prune`)
-/// matter only for backends whose [`Capabilities::supports_worker`] is set; others return
-/// nothing / `false` / zero.
+/// A backend a [`Worker`](super::Worker) can pull from also implements [`WorkerBackend`];
+/// one that cannot (it runs tasks at enqueue, or never) does not, so giving it to a worker
+/// does not compile.
 #[async_trait]
 pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
     /// A short name: `sqlite`, `postgres`, `immediate`, `dummy`.
@@ -428,9 +509,6 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
 
     /// What this backend supports.
     fn capabilities(&self) -> Capabilities;
-
-    /// The queue names this backend accepts.
-    fn queues(&self) -> &[String];
 
     /// Validates and stores `tasks` atomically (all or none), returning their ids in order.
     /// A task whose idempotency key is already stored (or earlier in `tasks`) gets that
@@ -449,6 +527,16 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
 
     /// The task's current result. [`TaskError::NotFound`] when there is none.
     async fn get_result(&self, id: TaskId) -> Result<TaskResult, TaskError>;
+}
+
+/// The worker role of a durable backend (SQLite, PostgreSQL): the storage side of a
+/// [`Worker`](super::Worker) — claim ready tasks under a lease, renew leases, record
+/// outcomes, rescue expired leases and prune old results. Object safe: use
+/// `Arc<dyn WorkerBackend>`, which upcasts to `Arc<dyn TaskBackend>` for clients.
+#[async_trait]
+pub trait WorkerBackend: TaskBackend {
+    /// The queue names this backend accepts (the queues a worker works by default).
+    fn queues(&self) -> &[String];
 
     /// Claims up to `req.limit` ready tasks (status `READY`, `run_after <= now`, in
     /// `req.queues`), highest priority first, then earliest `run_after`, then enqueue order.
@@ -467,6 +555,36 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
     /// no longer held (a stale completion, rejected).
     async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<bool>, TaskError>;
 
+    /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
+    /// once), recording a `lease_expired` error and counting the expiry
+    /// ([`ClaimedTask::lease_expiries`]). A task with no attempts left, or whose lease has
+    /// now expired `max_lease_expiries` times, goes to `FAILED` instead (the message of its
+    /// last `lease_expired` error says which).
+    async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        max_lease_expiries: u32,
+    ) -> Result<RescueReport, TaskError>;
+
+    /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
+    /// returns how many.
+    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError>;
+
+    /// Waits until tasks may have been enqueued on `queues` or `timeout` passes, whichever
+    /// comes first; an idle worker calls this between polls. The default just sleeps;
+    /// the PostgreSQL backend wakes on `LISTEN`/`NOTIFY`.
+    async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
+        let _ = queues;
+        tokio::time::sleep(timeout).await;
+    }
+}
+
+/// Test shortcuts over [`WorkerBackend::finish`] for one attempt at the current time
+/// (feature `test-util`): the conformance suite and tests use them; a worker reports
+/// outcomes in batches through `finish`.
+#[cfg(any(test, feature = "test-util"))]
+#[async_trait]
+pub trait WorkerBackendExt: WorkerBackend {
     /// Marks the attempt successful (fenced by `lease`).
     async fn complete(
         &self,
@@ -509,34 +627,16 @@ pub trait TaskBackend: Send + Sync + fmt::Debug + 'static {
         };
         Ok(self.finish(&[o]).await?.first().copied().unwrap_or(false))
     }
-
-    /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
-    /// once), recording a `lease_expired` error and counting the expiry
-    /// ([`ClaimedTask::lease_expiries`]). A task with no attempts left, or whose lease has
-    /// now expired `max_lease_expiries` times, goes to `FAILED` instead (the message of its
-    /// last `lease_expired` error says which).
-    async fn rescue_expired(
-        &self,
-        now: DateTime<Utc>,
-        max_lease_expiries: u32,
-    ) -> Result<RescueReport, TaskError>;
-
-    /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
-    /// returns how many.
-    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError>;
-
-    /// Waits until tasks may have been enqueued on `queues` or `timeout` passes, whichever
-    /// comes first; an idle worker calls this between polls. The default just sleeps;
-    /// the PostgreSQL backend wakes on `LISTEN`/`NOTIFY`.
-    async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
-        let _ = queues;
-        tokio::time::sleep(timeout).await;
-    }
 }
 
-/// The conformance suite's hook into a backend's transactional enqueue: open a transaction
-/// on the backend's own storage, enqueue `tasks` through the same code path that callers use
-/// with their own transaction (e.g. `SqliteBackend::enqueue_in`), then commit or roll back.
+#[cfg(any(test, feature = "test-util"))]
+impl<B: WorkerBackend + ?Sized> WorkerBackendExt for B {}
+
+/// The conformance suite's hook into a backend's transactional enqueue (feature
+/// `test-util`): open a transaction on the backend's own storage, enqueue `tasks` through
+/// the same code path that callers use with their own transaction (e.g.
+/// `SqliteBackend::enqueue_in`), then commit or roll back.
+#[cfg(any(test, feature = "test-util"))]
 #[async_trait]
 pub trait TransactionalEnqueue: TaskBackend {
     /// Enqueues `tasks` inside a fresh transaction, then commits (`commit == true`) or
@@ -546,4 +646,45 @@ pub trait TransactionalEnqueue: TaskBackend {
         tasks: Vec<NewTask>,
         commit: bool,
     ) -> Result<Vec<TaskId>, TaskError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queues() -> Vec<String> {
+        vec![DEFAULT_QUEUE.to_owned()]
+    }
+
+    #[test]
+    fn a_task_from_json_text_stores_that_text_and_equals_the_same_task_from_a_value() {
+        let text = r#"{"b":[1,2.5,"é"],"a":null}"#.to_owned();
+        let from_text = NewTask::from_json("t", text.clone()).unwrap();
+        let from_value = NewTask::new("t", serde_json::from_str(&text).unwrap());
+        assert_eq!(from_text, from_value);
+        assert_eq!(from_text.args_json().unwrap(), text);
+        from_text
+            .validate(Capabilities::DURABLE, &queues())
+            .unwrap();
+        assert_eq!(
+            NewTask::from_json("t", "{oops".to_owned())
+                .unwrap_err()
+                .field(),
+            Some("args")
+        );
+    }
+
+    #[test]
+    fn prepare_checks_like_validate_and_keeps_the_text_it_serialised() {
+        let mut task = NewTask::new("t", serde_json::json!({"k": [1, "x"]}));
+        task.prepare(Capabilities::DURABLE, &queues()).unwrap();
+        assert_eq!(task.args_json, Some(r#"{"k":[1,"x"]}"#.to_owned()));
+        let mut bad = NewTask::new("t", serde_json::json!(1)).priority(101);
+        let (a, b) = (
+            bad.validate(Capabilities::DURABLE, &queues()).unwrap_err(),
+            bad.prepare(Capabilities::DURABLE, &queues()).unwrap_err(),
+        );
+        assert_eq!((a.field(), b.field()), (Some("priority"), Some("priority")));
+        assert_eq!(bad.args_json, None, "a refused task keeps nothing");
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 
-async fn claim_all<B: TaskBackend>(b: &B, worker: &str, now: DateTime<Utc>) -> Vec<ClaimedTask> {
+async fn claim_all<B: WorkerBackend>(b: &B, worker: &str, now: DateTime<Utc>) -> Vec<ClaimedTask> {
     let mut out = Vec::new();
     loop {
         let got = b.claim(&req(worker, 1, LEASE, now)).await.unwrap();
@@ -14,7 +14,7 @@ async fn claim_all<B: TaskBackend>(b: &B, worker: &str, now: DateTime<Utc>) -> V
     }
 }
 
-pub(super) async fn ordering<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn ordering<B: WorkerBackend>(b: Arc<B>) {
     let case = "ordering";
     let now = Utc::now();
     let t = |name: &str| echo(json!(name));
@@ -50,7 +50,7 @@ pub(super) async fn ordering<B: TaskBackend>(b: Arc<B>) {
     assert_eq!(order, ["y", "z", "x"], "{case}: batch claim order");
 }
 
-pub(super) async fn queues_are_separate<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn queues_are_separate<B: WorkerBackend>(b: Arc<B>) {
     let case = "queues_are_separate";
     let other = b
         .enqueue(echo(json!("other")).queue("other"))
@@ -74,7 +74,7 @@ pub(super) async fn queues_are_separate<B: TaskBackend>(b: Arc<B>) {
     assert_eq!(got[0].queue_name, "other", "{case}");
 }
 
-pub(super) async fn claims_filter_by_task_name_and_route<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn claims_filter_by_task_name_and_route<B: WorkerBackend>(b: Arc<B>) {
     let case = "claims_filter_by_task_name_and_route";
     // A worker claims only the tasks its registry holds and the routes it serves.
     let plain = b.enqueue(echo(json!("plain"))).await.unwrap();
@@ -84,7 +84,7 @@ pub(super) async fn claims_filter_by_task_name_and_route<B: TaskBackend>(b: Arc<
         .enqueue(SlowBackoff::new_task(&()).unwrap())
         .await
         .unwrap();
-    let dynb: Arc<dyn TaskBackend> = b.clone();
+    let dynb: Arc<dyn WorkerBackend> = b.clone();
     let report = Worker::builder(dynb, Registry::new().with(Echo))
         .routes(["smtp"])
         .burst(true)
@@ -144,7 +144,7 @@ pub(super) async fn claims_filter_by_task_name_and_route<B: TaskBackend>(b: Arc<
     );
 }
 
-pub(super) async fn run_after_defers<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn run_after_defers<B: WorkerBackend>(b: Arc<B>) {
     let case = "run_after_defers";
     let now = Utc::now();
     let later = now + secs(3600);

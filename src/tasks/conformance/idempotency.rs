@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) async fn idempotent_enqueue<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn idempotent_enqueue<B: WorkerBackend>(b: Arc<B>) {
     let case = "idempotent_enqueue";
     let a = b
         .enqueue(echo(json!("first")).idempotency_key("order-1"))

@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) async fn claim_records_the_lease<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn claim_records_the_lease<B: WorkerBackend>(b: Arc<B>) {
     let case = "claim_records_the_lease";
     let ids = b
         .enqueue_many((0..5).map(|i| echo(json!(i))).collect())
@@ -45,7 +45,7 @@ pub(super) async fn claim_records_the_lease<B: TaskBackend>(b: Arc<B>) {
     );
 }
 
-pub(super) async fn concurrent_claims_never_share_an_attempt<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn concurrent_claims_never_share_an_attempt<B: WorkerBackend>(b: Arc<B>) {
     let case = "concurrent_claims_never_share_an_attempt";
     let n = 300;
     b.enqueue_many((0..n).map(|i| echo(json!(i))).collect())
@@ -78,7 +78,7 @@ pub(super) async fn concurrent_claims_never_share_an_attempt<B: TaskBackend>(b: 
     assert_eq!(seen.len(), n, "{case}");
 }
 
-pub(super) async fn completion_is_fenced<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn completion_is_fenced<B: WorkerBackend>(b: Arc<B>) {
     let case = "completion_is_fenced";
     let id = b.enqueue(echo(json!(1))).await.unwrap();
     let c = b
@@ -140,7 +140,7 @@ pub(super) async fn completion_is_fenced<B: TaskBackend>(b: Arc<B>) {
     assert!(r.errors.is_empty(), "{case}");
 }
 
-pub(super) async fn heartbeat_extends_the_lease<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn heartbeat_extends_the_lease<B: WorkerBackend>(b: Arc<B>) {
     let case = "heartbeat_extends_the_lease";
     let id = b.enqueue(echo(json!(1))).await.unwrap();
     let now = Utc::now();

@@ -55,7 +55,7 @@ use serde_json::json;
 use super::{
     ClaimRequest, ClaimedTask, Lease, MAX_LEASE_EXPIRIES, NewTask, Registry, Task, TaskBackend,
     TaskContext, TaskError, TaskFailure, TaskId, TaskResult, TaskStatus, TransactionalEnqueue,
-    Worker,
+    Worker, WorkerBackend, WorkerBackendExt,
 };
 
 /// The queues a backend under test must accept.
@@ -99,12 +99,12 @@ fn secs(s: i64) -> chrono::Duration {
 
 /// Runs burst workers until every task in `ids` has finished (or panics after a generous
 /// minute, naming the case).
-async fn work_until_finished<B: TaskBackend>(
+async fn work_until_finished<B: WorkerBackend>(
     case: &str,
     backend: &Arc<B>,
     ids: &[TaskId],
 ) -> Vec<TaskResult> {
-    let dynb: Arc<dyn TaskBackend> = backend.clone();
+    let dynb: Arc<dyn WorkerBackend> = backend.clone();
     let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         Worker::builder(dynb.clone(), registry())
@@ -144,7 +144,7 @@ fn assert_conflict<T: std::fmt::Debug>(case: &str, r: Result<T, TaskError>) {
 /// [`CONFORMANCE_QUEUES`]). Panics, naming the case, on the first failure.
 pub async fn run_all<B, F, Fut>(make_backend: F)
 where
-    B: TaskBackend + TransactionalEnqueue,
+    B: WorkerBackend + TransactionalEnqueue,
     F: Fn() -> Fut,
     Fut: Future<Output = B>,
 {

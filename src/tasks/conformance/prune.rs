@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) async fn pruning<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn pruning<B: WorkerBackend>(b: Arc<B>) {
     let case = "pruning";
     let done = b.enqueue(echo(json!(1))).await.unwrap();
     let failed = b.enqueue(echo(json!(2))).await.unwrap();
@@ -58,7 +58,7 @@ pub(super) async fn pruning<B: TaskBackend>(b: Arc<B>) {
         "{case}"
     );
     // The pruner job prunes by retention.
-    let dynb: Arc<dyn TaskBackend> = b.clone();
+    let dynb: Arc<dyn WorkerBackend> = b.clone();
     assert_eq!(
         crate::tasks::maintenance::pruner::prune_once(dynb.as_ref(), Duration::from_secs(60))
             .await

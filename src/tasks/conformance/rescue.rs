@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) async fn expired_leases_are_rescued<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn expired_leases_are_rescued<B: WorkerBackend>(b: Arc<B>) {
     let case = "expired_leases_are_rescued";
     let id = b.enqueue(echo(json!(1))).await.unwrap();
     let keep = b.enqueue(echo(json!(2))).await.unwrap();
@@ -72,7 +72,7 @@ pub(super) async fn expired_leases_are_rescued<B: TaskBackend>(b: Arc<B>) {
     assert_eq!(r.attempts, 2, "{case}");
 }
 
-pub(super) async fn rescue_fails_when_out_of_attempts<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn rescue_fails_when_out_of_attempts<B: WorkerBackend>(b: Arc<B>) {
     let case = "rescue_fails_when_out_of_attempts";
     let id = b.enqueue(echo(json!(1)).max_attempts(1)).await.unwrap();
     let now = Utc::now();
@@ -97,7 +97,7 @@ pub(super) async fn rescue_fails_when_out_of_attempts<B: TaskBackend>(b: Arc<B>)
     );
 }
 
-pub(super) async fn repeated_lease_expiries_fail_the_task<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn repeated_lease_expiries_fail_the_task<B: WorkerBackend>(b: Arc<B>) {
     let case = "repeated_lease_expiries_fail_the_task";
     // Ten attempts allowed, but each attempt's worker dies: after MAX_LEASE_EXPIRIES
     // expiries the rescuer fails the task instead of letting it kill more workers.

@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) async fn retry_reschedules<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn retry_reschedules<B: WorkerBackend>(b: Arc<B>) {
     let case = "retry_reschedules";
     let id = b.enqueue(echo(json!(1))).await.unwrap();
     let now = Utc::now();
@@ -59,7 +59,7 @@ pub(super) async fn retry_reschedules<B: TaskBackend>(b: Arc<B>) {
     );
 }
 
-pub(super) async fn retry_carries_new_args<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn retry_carries_new_args<B: WorkerBackend>(b: Arc<B>) {
     let case = "retry_carries_new_args";
     let id = b
         .enqueue(echo(json!("v1")).idempotency_key("progress"))
@@ -169,7 +169,7 @@ pub(super) async fn retry_carries_new_args<B: TaskBackend>(b: Arc<B>) {
     );
 }
 
-pub(super) async fn worker_passes_progress_to_the_next_attempt<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn worker_passes_progress_to_the_next_attempt<B: WorkerBackend>(b: Arc<B>) {
     let case = "worker_passes_progress_to_the_next_attempt";
     let args = ProgressArgs {
         done: Vec::new(),

@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) async fn worker_runs_tasks<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn worker_runs_tasks<B: WorkerBackend>(b: Arc<B>) {
     let case = "worker_runs_tasks";
     let ids = b
         .enqueue_many((0..40).map(|i| echo(json!(i))).collect())
@@ -28,7 +28,7 @@ pub(super) async fn worker_runs_tasks<B: TaskBackend>(b: Arc<B>) {
     }
 }
 
-pub(super) async fn worker_retries_then_succeeds<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn worker_retries_then_succeeds<B: WorkerBackend>(b: Arc<B>) {
     let case = "worker_retries_then_succeeds";
     let id = b
         .enqueue(
@@ -54,13 +54,13 @@ pub(super) async fn worker_retries_then_succeeds<B: TaskBackend>(b: Arc<B>) {
     assert_eq!(r.return_value.unwrap()["attempt"], json!(3), "{case}");
 }
 
-pub(super) async fn retry_backoff_within_bounds<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn retry_backoff_within_bounds<B: WorkerBackend>(b: Arc<B>) {
     let case = "retry_backoff_within_bounds";
     let id = b
         .enqueue(SlowBackoff::new_task(&()).unwrap())
         .await
         .unwrap();
-    let dynb: Arc<dyn TaskBackend> = b.clone();
+    let dynb: Arc<dyn WorkerBackend> = b.clone();
     Worker::builder(dynb, registry())
         .burst(true)
         .build()
@@ -83,7 +83,7 @@ pub(super) async fn retry_backoff_within_bounds<B: TaskBackend>(b: Arc<B>) {
     );
 }
 
-pub(super) async fn permanent_failure_fails_at_once<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn permanent_failure_fails_at_once<B: WorkerBackend>(b: Arc<B>) {
     let case = "permanent_failure_fails_at_once";
     let id = b
         .enqueue(
@@ -105,7 +105,7 @@ pub(super) async fn permanent_failure_fails_at_once<B: TaskBackend>(b: Arc<B>) {
     assert!(r.return_value.is_none(), "{case}");
 }
 
-pub(super) async fn attempts_exhausted_fails<B: TaskBackend>(b: Arc<B>) {
+pub(super) async fn attempts_exhausted_fails<B: WorkerBackend>(b: Arc<B>) {
     let case = "attempts_exhausted_fails";
     let task = Echo::new_task(&EchoArgs {
         value: json!(1),

@@ -6,10 +6,13 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::watch;
 
-use crate::tasks::{TaskBackend, TaskError};
+use crate::tasks::{TaskError, WorkerBackend};
 
 /// Deletes results that finished more than `retention` ago; returns how many.
-pub async fn prune_once(backend: &dyn TaskBackend, retention: Duration) -> Result<u64, TaskError> {
+pub async fn prune_once(
+    backend: &dyn WorkerBackend,
+    retention: Duration,
+) -> Result<u64, TaskError> {
     let retention = chrono::Duration::from_std(retention)
         .map_err(|_| TaskError::configuration("retention", "is too long"))?;
     let pruned = backend.prune(Utc::now() - retention).await?;
@@ -21,7 +24,7 @@ pub async fn prune_once(backend: &dyn TaskBackend, retention: Duration) -> Resul
 
 /// Prunes at once and then every `period` until `stop` turns true.
 pub(crate) async fn run(
-    backend: Arc<dyn TaskBackend>,
+    backend: Arc<dyn WorkerBackend>,
     retention: Duration,
     period: Duration,
     mut stop: watch::Receiver<bool>,

@@ -8,12 +8,12 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::watch;
 
-use crate::tasks::{RescueReport, TaskBackend, TaskError};
+use crate::tasks::{RescueReport, TaskError, WorkerBackend};
 
 /// One rescue pass at the current time; a task whose lease has now expired
 /// `max_lease_expiries` times is failed.
 pub async fn rescue_once(
-    backend: &dyn TaskBackend,
+    backend: &dyn WorkerBackend,
     max_lease_expiries: u32,
 ) -> Result<RescueReport, TaskError> {
     let report = backend
@@ -31,7 +31,7 @@ pub async fn rescue_once(
 
 /// Runs a rescue pass at once and then every `period` until `stop` turns true.
 pub(crate) async fn run(
-    backend: Arc<dyn TaskBackend>,
+    backend: Arc<dyn WorkerBackend>,
     period: Duration,
     max_lease_expiries: u32,
     mut stop: watch::Receiver<bool>,

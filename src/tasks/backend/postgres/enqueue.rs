@@ -5,16 +5,13 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
 use super::PostgresBackend;
 use super::rows::to_i32;
-use crate::tasks::backend::{
-    NewTask, TaskBackend, TransactionalEnqueue, same_keyed_task, validate,
-};
+use crate::tasks::backend::{NewTask, TaskBackend, same_keyed_task};
 use crate::tasks::{TaskError, TaskId};
 
 /// Rows per `INSERT … UNNEST` statement.
@@ -29,8 +26,9 @@ impl PostgresBackend {
         conn: &mut PgConnection,
         tasks: Vec<NewTask>,
     ) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            validate(task, self.capabilities(), &self.inner.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.inner.queues)?;
         }
         self.insert(conn, tasks).await
     }
@@ -61,9 +59,7 @@ impl PostgresBackend {
                 name.push(task.task_name.as_str());
                 queue.push(task.queue_name.as_str());
                 priority.push(task.priority);
-                args.push(serde_json::to_string(&task.args).map_err(|e| {
-                    TaskError::invalid("args", format!("cannot be serialised: {e}"))
-                })?);
+                args.push(task.args_json()?);
                 run_after.push(task.run_after.unwrap_or(now));
                 max_attempts.push(to_i32(task.max_attempts));
                 key.push(task.idempotency_key.as_deref());
@@ -114,20 +110,30 @@ impl PostgresBackend {
     }
 }
 
-#[async_trait]
-impl TransactionalEnqueue for PostgresBackend {
-    async fn enqueue_in_new_transaction(
-        &self,
-        tasks: Vec<NewTask>,
-        commit: bool,
-    ) -> Result<Vec<TaskId>, TaskError> {
-        let mut tx = self.inner.pool.begin().await?;
-        let ids = self.enqueue_in(&mut tx, tasks).await?;
-        if commit {
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
+/// The conformance suite's transactional enqueue (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+mod transactional {
+    use async_trait::async_trait;
+
+    use super::PostgresBackend;
+    use crate::tasks::backend::{NewTask, TransactionalEnqueue};
+    use crate::tasks::{TaskError, TaskId};
+
+    #[async_trait]
+    impl TransactionalEnqueue for PostgresBackend {
+        async fn enqueue_in_new_transaction(
+            &self,
+            tasks: Vec<NewTask>,
+            commit: bool,
+        ) -> Result<Vec<TaskId>, TaskError> {
+            let mut tx = self.inner.pool.begin().await?;
+            let ids = self.enqueue_in(&mut tx, tasks).await?;
+            if commit {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(ids)
         }
-        Ok(ids)
     }
 }

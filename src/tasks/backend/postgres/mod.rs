@@ -18,7 +18,7 @@
 //! The files: `options.rs` (URL parameters, schema names, passwords kept out of output),
 //! `sql.rs` (the statements and planner settings), `enqueue.rs` (inserts and idempotency
 //! keys), `notify.rs` (LISTEN/NOTIFY wake-ups), `migrate.rs`, `rows.rs` (row mapping);
-//! this one holds the backend and its [`TaskBackend`] implementation.
+//! this one holds the backend and its [`TaskBackend`] and [`WorkerBackend`] implementations.
 
 mod enqueue;
 mod migrate;
@@ -44,7 +44,7 @@ pub use sql::PLANNER_SETTINGS;
 
 use super::{
     Capabilities, ClaimRequest, ClaimedTask, Lease, NewTask, Outcome, OutcomeKind, RescueReport,
-    TaskBackend, validate,
+    TaskBackend, WorkerBackend,
 };
 use crate::tasks::{TaskError, TaskId, TaskResult};
 use enqueue::INSERT_CHUNK;
@@ -203,13 +203,10 @@ impl TaskBackend for PostgresBackend {
         Capabilities::DURABLE
     }
 
-    fn queues(&self) -> &[String] {
-        &self.inner.queues
-    }
-
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            validate(task, self.capabilities(), &self.inner.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.inner.queues)?;
         }
         if tasks.is_empty() {
             return Ok(Vec::new());
@@ -235,6 +232,13 @@ impl TaskBackend for PostgresBackend {
             .await?
             .ok_or_else(|| TaskError::NotFound { id: id.to_string() })?;
         result_from_row(&row)
+    }
+}
+
+#[async_trait]
+impl WorkerBackend for PostgresBackend {
+    fn queues(&self) -> &[String] {
+        &self.inner.queues
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {

@@ -3,19 +3,15 @@
 //! caller's own transaction.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, QueryBuilder, Sqlite};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
 use super::SqliteBackend;
 use super::rows::{corrupt, micros};
-use crate::tasks::backend::{
-    NewTask, TaskBackend, TransactionalEnqueue, same_keyed_task, validate,
-};
+use crate::tasks::backend::{NewTask, TaskBackend, same_keyed_task};
 use crate::tasks::{TaskError, TaskId};
 
 /// Rows per multi-row `INSERT` (9 parameters each, well under SQLite's 32766 limit).
@@ -31,8 +27,9 @@ impl SqliteBackend {
         conn: &mut SqliteConnection,
         tasks: Vec<NewTask>,
     ) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            validate(task, self.capabilities(), &self.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.queues)?;
         }
         insert_tasks(conn, tasks, Utc::now()).await
     }
@@ -103,8 +100,7 @@ pub(super) async fn insert_tasks(
         for (i, task) in chunk {
             let id = TaskId::new();
             ids[*i] = Some(id);
-            let args = serde_json::to_string(&task.args)
-                .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}")))?;
+            let args = task.args_json()?;
             rows.push((id, *task, args));
         }
         qb.push_values(rows, |mut b, (id, task, args)| {
@@ -131,7 +127,7 @@ pub(super) async fn insert_tasks(
         let stored = (
             first_id,
             tasks[first].task_name.as_str(),
-            &tasks[first].args,
+            tasks[first].args(),
         );
         ids[i] = Some(same_keyed_task(key, stored, &tasks[i])?);
     }
@@ -145,26 +141,40 @@ pub(super) async fn insert_tasks(
         .collect()
 }
 
-#[async_trait]
-impl TransactionalEnqueue for SqliteBackend {
-    async fn enqueue_in_new_transaction(
-        &self,
-        tasks: Vec<NewTask>,
-        commit: bool,
-    ) -> Result<Vec<TaskId>, TaskError> {
-        // A connection of the caller's own, not the backend's pools.
-        let options = SqliteConnectOptions::new()
-            .filename(&self.path)
-            .busy_timeout(Duration::from_secs(5));
-        let mut conn = SqliteConnection::connect_with(&options).await?;
-        let mut tx = conn.begin().await?;
-        let ids = self.enqueue_in(&mut tx, tasks).await?;
-        if commit {
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
+/// The conformance suite's transactional enqueue (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+mod transactional {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use sqlx::Connection;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+    use super::SqliteBackend;
+    use crate::tasks::backend::{NewTask, TransactionalEnqueue};
+    use crate::tasks::{TaskError, TaskId};
+
+    #[async_trait]
+    impl TransactionalEnqueue for SqliteBackend {
+        async fn enqueue_in_new_transaction(
+            &self,
+            tasks: Vec<NewTask>,
+            commit: bool,
+        ) -> Result<Vec<TaskId>, TaskError> {
+            // A connection of the caller's own, not the backend's pools.
+            let options = SqliteConnectOptions::new()
+                .filename(&self.path)
+                .busy_timeout(Duration::from_secs(5));
+            let mut conn = SqliteConnection::connect_with(&options).await?;
+            let mut tx = conn.begin().await?;
+            let ids = self.enqueue_in(&mut tx, tasks).await?;
+            if commit {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            conn.close().await?;
+            Ok(ids)
         }
-        conn.close().await?;
-        Ok(ids)
     }
 }

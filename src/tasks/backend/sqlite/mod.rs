@@ -9,7 +9,7 @@
 //!
 //! The files: `options.rs` (the URL), `open.rs` (connections, WAL, pragma checks),
 //! `migrate.rs`, `enqueue.rs` (inserts and idempotency keys), `rows.rs` (row mapping); this
-//! one holds the backend and its [`TaskBackend`] implementation.
+//! one holds the backend and its [`TaskBackend`] and [`WorkerBackend`] implementations.
 
 mod enqueue;
 mod migrate;
@@ -30,7 +30,7 @@ pub use options::SqliteOptions;
 
 use super::{
     Capabilities, ClaimRequest, ClaimedTask, Lease, NewTask, Outcome, OutcomeKind, RescueReport,
-    TaskBackend, validate,
+    TaskBackend, WorkerBackend,
 };
 use crate::tasks::{TaskError, TaskId, TaskResult};
 use enqueue::insert_tasks;
@@ -108,13 +108,10 @@ impl TaskBackend for SqliteBackend {
         Capabilities::DURABLE
     }
 
-    fn queues(&self) -> &[String] {
-        &self.queues
-    }
-
     async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, TaskError> {
-        for task in &tasks {
-            validate(task, self.capabilities(), &self.queues)?;
+        let mut tasks = tasks;
+        for task in &mut tasks {
+            task.prepare(self.capabilities(), &self.queues)?;
         }
         if tasks.is_empty() {
             return Ok(Vec::new());
@@ -132,6 +129,13 @@ impl TaskBackend for SqliteBackend {
             .await?
             .ok_or_else(|| TaskError::NotFound { id: id.to_string() })?;
         result_from_row(&row)
+    }
+}
+
+#[async_trait]
+impl WorkerBackend for SqliteBackend {
+    fn queues(&self) -> &[String] {
+        &self.queues
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
