@@ -165,13 +165,19 @@ impl Email {
 
     /// Renders the message with `options`.
     pub fn render(&self, options: &RenderOptions) -> Result<Vec<u8>> {
+        // The pipeline runs once, then its result is written as it is (no second pass).
         #[cfg(feature = "html")]
         if let Some(html_options) = &options.html
             && crate::html::applies_to(self)
         {
-            let processed = crate::html::process(self, html_options)?;
-            return processed.render(&options.clone().raw_html());
+            return crate::html::processed(self, html_options)?.write(options);
         }
+        self.write(options)
+    }
+
+    /// Writes the message as it is, HTML body included (the pipeline, if any, has run),
+    /// then signs it.
+    fn write(&self, options: &RenderOptions) -> Result<Vec<u8>> {
         let ids = match options.seed {
             Some(seed) => Ids::derived(self, seed, options.smtputf8)?,
             None => Ids::fresh(self, options.smtputf8)?,
