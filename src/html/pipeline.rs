@@ -48,7 +48,7 @@ pub(crate) fn run(
         base_dir: options.base_dir.as_deref(),
         fetched,
     };
-    let (mut body, inline_parts) = rewrite.run(&body)?;
+    let (mut body, inline_parts) = rewrite.run(body)?;
     let found = scan::scan(&body);
     policy::check_images_allowed(&found, options.base_dir.is_some())?;
     let policy = policy::from_scan(&found);
