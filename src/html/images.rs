@@ -147,13 +147,33 @@ impl Rewrite<'_> {
     }
 }
 
-/// Whether `needle` (ASCII) occurs in `haystack`, ignoring ASCII case.
+/// Whether `needle` (ASCII) occurs in `haystack`, ignoring ASCII case. Looks only where
+/// the needle's first byte is, in either case, each found with `str::find` (memchr).
 pub(crate) fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let (bytes, needle) = (haystack.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    let at = |start: usize| {
+        bytes
+            .get(start..start + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    };
+    let mut firsts = vec![first.to_ascii_lowercase()];
+    if first.is_ascii_alphabetic() {
+        firsts.push(first.to_ascii_uppercase());
+    }
+    firsts.into_iter().any(|f| {
+        let f = char::from(f);
+        let mut from = 0;
+        while let Some(i) = haystack.get(from..).and_then(|rest| rest.find(f)) {
+            if at(from + i) {
+                return true;
+            }
+            from += i + 1;
+        }
+        false
+    })
 }
 
 fn has_scheme(src: &str) -> bool {
@@ -257,4 +277,23 @@ fn decode_basic_entities(value: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ignore_ascii_case as has;
+
+    #[test]
+    fn finds_a_needle_in_any_case() {
+        assert!(has("<p><STYLE>", "<style"));
+        assert!(has("x <StYlE", "<style"));
+        assert!(has("src=\"DATA:image/png", "data:"));
+        assert!(has("src=\"dAtA:", "data:"));
+        assert!(!has("<sty le", "<style"));
+        assert!(!has("data", "data:"));
+        assert!(!has("d", "data:"));
+        assert!(!has("ünïcödé <stylé", "<style"));
+        assert!(has("ünïcödé <style", "<style"));
+        assert!(has("", ""));
+    }
 }
