@@ -86,8 +86,20 @@ pub(crate) fn processed<'a>(email: &'a Email, options: &HtmlOptions) -> Result<C
     let Some(html) = email.html() else {
         return Ok(email);
     };
-    let processed = process_html(html, options)?;
+    nesting::check(html)?;
+    let processed = pipeline::run(
+        html,
+        options,
+        &HashMap::new(),
+        None,
+        wants_text(&email, options),
+    )?;
     rebuild(email, processed, options).map(Cow::Owned)
+}
+
+/// Whether the message takes a generated text alternative (see [`rebuild`]).
+fn wants_text(email: &Email, options: &HtmlOptions) -> bool {
+    email.text().is_none() && options.text_alternative
 }
 
 /// `true` when [`process`] has something to do: an HTML body, or an attached message.
@@ -127,7 +139,13 @@ pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Em
     };
     nesting::check(html)?;
     let remote = fetch::fetch_remote(html, limits).await?;
-    let processed = pipeline::run(html, options, &remote.images, remote.css.as_deref())?;
+    let processed = pipeline::run(
+        html,
+        options,
+        &remote.images,
+        remote.css.as_deref(),
+        wants_text(&email, options),
+    )?;
     rebuild(email, processed, options)
 }
 
@@ -151,7 +169,7 @@ fn rebuild(
                 .any(|a| a.content_id() == part.content_id())
         })
         .collect();
-    let text = (email.text().is_none() && options.text_alternative).then_some(processed.text);
+    let text = wants_text(&email, options).then_some(processed.text);
     email.set_processed_html(processed.html, parts, text)?;
     Ok(email)
 }
@@ -162,5 +180,5 @@ fn rebuild(
 /// [`Error::InvalidMessage`](crate::Error::InvalidMessage) (field `html`) before any step sees it.
 pub fn process_html(html: &str, options: &HtmlOptions) -> Result<ProcessedHtml> {
     nesting::check(html)?;
-    pipeline::run(html, options, &HashMap::new(), None)
+    pipeline::run(html, options, &HashMap::new(), None, true)
 }

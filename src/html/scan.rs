@@ -38,6 +38,8 @@ struct State {
     links: Vec<Option<String>>,
     link_text_start: Vec<usize>,
     pre: usize,
+    /// Leave [`Scan::text`] empty (nobody reads it).
+    skip_text: bool,
 }
 
 struct Sink(RefCell<State>);
@@ -93,7 +95,9 @@ impl TokenSink for Sink {
                     st.scan.has_head |= name == "head";
                     st.scan.has_html |= name == "html";
                     collect_loads(&mut st.scan, name, &tag);
-                    text_start_tag(&mut st, name, &tag);
+                    if !st.skip_text {
+                        text_start_tag(&mut st, name, &tag);
+                    }
                     if tag.self_closing {
                         return TokenSinkResult::Continue;
                     }
@@ -110,14 +114,14 @@ impl TokenSink for Sink {
                         st.raw = Some(name.to_owned());
                         return TokenSinkResult::RawData(kind);
                     }
-                } else {
+                } else if !st.skip_text {
                     text_end_tag(&mut st, name);
                 }
             }
             Token::CharacterTokens(text) => {
                 if st.raw.is_some() {
                     st.raw_text.push_str(&text);
-                } else {
+                } else if !st.skip_text {
                     push_text(&mut st, &text);
                 }
             }
@@ -286,16 +290,24 @@ fn css_urls(css: &str) -> Vec<String> {
 
 /// Tokenizes `html` as a browser would.
 pub(crate) fn scan(html: &str) -> Scan {
-    let tokenizer = Tokenizer::new(
-        Sink(RefCell::new(State::default())),
-        TokenizerOpts::default(),
-    );
+    scan_with(html, true)
+}
+
+/// As [`scan`]; with `text` off, [`Scan::text`] is left empty (less work).
+pub(crate) fn scan_with(html: &str, text: bool) -> Scan {
+    let state = State {
+        skip_text: !text,
+        ..State::default()
+    };
+    let tokenizer = Tokenizer::new(Sink(RefCell::new(state)), TokenizerOpts::default());
     let input = BufferQueue::default();
     input.push_back(StrTendril::from(html));
     let _ = tokenizer.feed(&input);
     tokenizer.end();
     let mut scan = std::mem::take(&mut tokenizer.sink.0.borrow_mut().scan);
-    scan.text = tidy_text(&scan.text);
+    if text {
+        scan.text = tidy_text(&scan.text);
+    }
     scan
 }
 
