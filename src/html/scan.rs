@@ -4,6 +4,7 @@
 //! policy) and a plain-text rendering (for the text alternative).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
@@ -40,6 +41,9 @@ struct State {
     pre: usize,
     /// Leave [`Scan::text`] empty (nobody reads it).
     skip_text: bool,
+    /// The image URLs of each distinct `style` attribute value read so far (inlined CSS
+    /// repeats the same value on many elements).
+    style_urls: HashMap<String, Vec<String>>,
 }
 
 struct Sink(RefCell<State>);
@@ -94,7 +98,7 @@ impl TokenSink for Sink {
                 if tag.kind == TagKind::StartTag {
                     st.scan.has_head |= name == "head";
                     st.scan.has_html |= name == "html";
-                    collect_loads(&mut st.scan, name, &tag);
+                    collect_loads(&mut st, name, &tag);
                     if !st.skip_text {
                         text_start_tag(&mut st, name, &tag);
                     }
@@ -137,7 +141,10 @@ impl TokenSink for Sink {
 
 /// What a start tag loads, for the policy: a linked stylesheet, a `style` attribute (and
 /// the images its CSS loads), and image URLs from `src`, `background` and `srcset`.
-fn collect_loads(scan: &mut Scan, name: &str, tag: &html5ever::tokenizer::Tag) {
+fn collect_loads(st: &mut State, name: &str, tag: &html5ever::tokenizer::Tag) {
+    let State {
+        scan, style_urls, ..
+    } = st;
     if name == "link"
         && tag.attrs.iter().any(|a| {
             &*a.name.local == "rel"
@@ -155,7 +162,10 @@ fn collect_loads(scan: &mut Scan, name: &str, tag: &html5ever::tokenizer::Tag) {
         let value = attr.value.to_string();
         match attr_name {
             "style" => {
-                scan.image_urls.extend(css_urls(&value));
+                let urls = style_urls
+                    .entry(value.clone())
+                    .or_insert_with(|| css_urls(&value));
+                scan.image_urls.extend(urls.iter().cloned());
                 scan.style_attributes.push(value);
             }
             "src" if matches!(name, "img" | "image" | "input") => {
