@@ -165,6 +165,18 @@ fn render(c: &mut Criterion) {
     group.bench_function("mailroom_with_html_pipeline", |b| {
         b.iter(|| black_box(&email).render(&RenderOptions::new()).unwrap())
     });
+    // The pipeline on the same message with a `<style>` sheet in the HTML: css-inline and
+    // the lol_html pass (style cleaning) run too, which the standard message does not need.
+    let styled = {
+        let html = format!(
+            "<style>p {{ color: #333; margin: 0 0 1em }} b {{ color: #c00 }}</style>{}",
+            i.html
+        );
+        email.to_builder().html(html).build().unwrap()
+    };
+    group.bench_function("mailroom_with_html_pipeline_styled", |b| {
+        b.iter(|| black_box(&styled).render(&RenderOptions::new()).unwrap())
+    });
     group.bench_function("mail_builder", |b| {
         b.iter(|| mail_builder_direct(black_box(&i)))
     });

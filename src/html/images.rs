@@ -31,7 +31,13 @@ pub(crate) struct Rewrite<'a> {
 
 impl Rewrite<'_> {
     /// Rewrites `html`; returns it with the inline parts its `cid:` references need.
-    pub(crate) fn run(&self, html: &str) -> Result<(String, Vec<Attachment>)> {
+    ///
+    /// A body in which no handler could change anything is returned as it is, unparsed
+    /// (lol_html writes untouched markup back byte for byte): see [`Rewrite::could_change`].
+    pub(crate) fn run(&self, html: String) -> Result<(String, Vec<Attachment>)> {
+        if !self.could_change(&html) {
+            return Ok((html, Vec::new()));
+        }
         let parts: RefCell<Vec<Attachment>> = RefCell::new(Vec::new());
         let failure: RefCell<Option<Error>> = RefCell::new(None);
         let style_text = RefCell::new(String::new());
@@ -71,19 +77,33 @@ impl Rewrite<'_> {
                 Ok(())
             }));
         }
-        if handlers.is_empty() {
-            return Ok((html.to_owned(), Vec::new()));
-        }
         let settings = RewriteStrSettings {
             element_content_handlers: handlers,
             ..RewriteStrSettings::new()
         };
-        let out = rewrite_str(html, settings)
+        let out = rewrite_str(&html, settings)
             .map_err(|e| Error::invalid("html", format!("cannot be rewritten: {e}")))?;
         if let Some(e) = failure.into_inner() {
             return Err(e);
         }
         Ok((out, parts.into_inner()))
+    }
+
+    /// Whether a handler of the pass could change `html`, judged from its text alone (a
+    /// `false` is certain, a `true` is a maybe):
+    /// - images: [`Rewrite::embed`] only ever embeds a `data:` URI (and the source it reads
+    ///   is the attribute's raw text with `&amp;`-style entities decoded, which cannot make
+    ///   the letters `data:` appear), a fetched remote image, or a local file under the
+    ///   base directory;
+    /// - styles: the text handler only fires inside a `<style>` element, and lol_html only
+    ///   opens one at a literal `<style` start tag.
+    fn could_change(&self, html: &str) -> bool {
+        let images = self.embed_images
+            && (!self.fetched.is_empty()
+                || self.base_dir.is_some()
+                || contains_ignore_ascii_case(html, "data:"));
+        let styles = self.clean_styles && contains_ignore_ascii_case(html, "<style");
+        images || styles
     }
 
     /// The inline part for an image source, or `None` to leave the source as it is.
@@ -125,6 +145,35 @@ impl Rewrite<'_> {
             .to_owned();
         Ok(Some(part(&content_type, name, bytes)))
     }
+}
+
+/// Whether `needle` (ASCII) occurs in `haystack`, ignoring ASCII case. Looks only where
+/// the needle's first byte is, in either case, each found with `str::find` (memchr).
+pub(crate) fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (bytes, needle) = (haystack.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    let at = |start: usize| {
+        bytes
+            .get(start..start + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    };
+    let mut firsts = vec![first.to_ascii_lowercase()];
+    if first.is_ascii_alphabetic() {
+        firsts.push(first.to_ascii_uppercase());
+    }
+    firsts.into_iter().any(|f| {
+        let f = char::from(f);
+        let mut from = 0;
+        while let Some(i) = haystack.get(from..).and_then(|rest| rest.find(f)) {
+            if at(from + i) {
+                return true;
+            }
+            from += i + 1;
+        }
+        false
+    })
 }
 
 fn has_scheme(src: &str) -> bool {
@@ -228,4 +277,23 @@ fn decode_basic_entities(value: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ignore_ascii_case as has;
+
+    #[test]
+    fn finds_a_needle_in_any_case() {
+        assert!(has("<p><STYLE>", "<style"));
+        assert!(has("x <StYlE", "<style"));
+        assert!(has("src=\"DATA:image/png", "data:"));
+        assert!(has("src=\"dAtA:", "data:"));
+        assert!(!has("<sty le", "<style"));
+        assert!(!has("data", "data:"));
+        assert!(!has("d", "data:"));
+        assert!(!has("ünïcödé <stylé", "<style"));
+        assert!(has("ünïcödé <style", "<style"));
+        assert!(has("", ""));
+    }
 }

@@ -4,7 +4,7 @@
 /// `body` with its CSS inlined, or `None` when there is nothing to inline (no `<style>`
 /// element and no `extra_css`) or css-inline cannot parse the CSS.
 pub(crate) fn inline(body: &str, extra_css: Option<&str>) -> Option<String> {
-    if extra_css.is_none() && !body.to_ascii_lowercase().contains("<style") {
+    if extra_css.is_none() && !super::images::contains_ignore_ascii_case(body, "<style") {
         return None;
     }
     let inliner = css_inline::CSSInliner::options()

@@ -76,12 +76,30 @@ use crate::message::{Attachment, AttachmentBody, Email};
 /// each as a document of its own: an HTML body forwarded inside another message is no less
 /// hostile than one sent directly.
 pub fn process(email: &Email, options: &HtmlOptions) -> Result<Email> {
+    Ok(processed(email, options)?.into_owned())
+}
+
+/// As [`process`], borrowing the message when there is nothing to do; what
+/// [`Email::render`] writes. The result shares the attachments' bytes with `email`.
+pub(crate) fn processed<'a>(email: &'a Email, options: &HtmlOptions) -> Result<Cow<'a, Email>> {
     let email = with_nested_processed(email, options)?;
     let Some(html) = email.html() else {
-        return Ok(email.into_owned());
+        return Ok(email);
     };
-    let processed = process_html(html, options)?;
-    rebuild(&email, processed, options)
+    nesting::check(html)?;
+    let processed = pipeline::run(
+        html,
+        options,
+        &HashMap::new(),
+        None,
+        wants_text(&email, options),
+    )?;
+    rebuild(email, processed, options).map(Cow::Owned)
+}
+
+/// Whether the message takes a generated text alternative (see [`rebuild`]).
+fn wants_text(email: &Email, options: &HtmlOptions) -> bool {
+    email.text().is_none() && options.text_alternative
 }
 
 /// `true` when [`process`] has something to do: an HTML body, or an attached message.
@@ -121,27 +139,39 @@ pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Em
     };
     nesting::check(html)?;
     let remote = fetch::fetch_remote(html, limits).await?;
-    let processed = pipeline::run(html, options, &remote.images, remote.css.as_deref())?;
-    rebuild(&email, processed, options)
+    let processed = pipeline::run(
+        html,
+        options,
+        &remote.images,
+        remote.css.as_deref(),
+        wants_text(&email, options),
+    )?;
+    rebuild(email, processed, options)
 }
 
 /// `email` with the processed HTML, the inline parts it does not attach already, and the
-/// generated text when it has none and [`HtmlOptions::text_alternative`] is on.
-fn rebuild(email: &Email, processed: ProcessedHtml, options: &HtmlOptions) -> Result<Email> {
-    let mut builder = email.to_builder().html(processed.html);
-    for part in processed.inline_parts {
-        if !email
-            .attachments()
-            .iter()
-            .any(|a| a.content_id() == part.content_id())
-        {
-            builder = builder.attachment(part);
-        }
-    }
-    if email.text().is_none() && options.text_alternative {
-        builder = builder.text(processed.text);
-    }
-    builder.build()
+/// generated text when it has none and [`HtmlOptions::text_alternative`] is on. The
+/// message is not rebuilt: only the new values are checked, and the attachments' bytes are
+/// shared with `email`, not copied.
+fn rebuild(
+    email: Cow<'_, Email>,
+    processed: ProcessedHtml,
+    options: &HtmlOptions,
+) -> Result<Email> {
+    let mut email = email.into_owned();
+    let parts: Vec<Attachment> = processed
+        .inline_parts
+        .into_iter()
+        .filter(|part| {
+            !email
+                .attachments()
+                .iter()
+                .any(|a| a.content_id() == part.content_id())
+        })
+        .collect();
+    let text = wants_text(&email, options).then_some(processed.text);
+    email.set_processed_html(processed.html, parts, text)?;
+    Ok(email)
 }
 
 /// Runs the pipeline over an HTML body.
@@ -150,5 +180,5 @@ fn rebuild(email: &Email, processed: ProcessedHtml, options: &HtmlOptions) -> Re
 /// [`Error::InvalidMessage`](crate::Error::InvalidMessage) (field `html`) before any step sees it.
 pub fn process_html(html: &str, options: &HtmlOptions) -> Result<ProcessedHtml> {
     nesting::check(html)?;
-    pipeline::run(html, options, &HashMap::new(), None)
+    pipeline::run(html, options, &HashMap::new(), None, true)
 }

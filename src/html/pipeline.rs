@@ -26,12 +26,14 @@ pub struct ProcessedHtml {
 
 /// The steps, in order, over a body that passed the nesting limit
 /// ([`super::nesting::check`]); `fetched` and `extra_css` are what was fetched beforehand
-/// (empty and `None` when nothing is).
+/// (empty and `None` when nothing is). With `text` off, [`ProcessedHtml::text`] is left
+/// empty (for a message that has a text part already).
 pub(crate) fn run(
     html: &str,
     options: &HtmlOptions,
     fetched: &HashMap<String, Fetched>,
     extra_css: Option<&str>,
+    text: bool,
 ) -> Result<ProcessedHtml> {
     let inlined = if options.inline_css {
         inline::inline(html, extra_css)
@@ -48,8 +50,8 @@ pub(crate) fn run(
         base_dir: options.base_dir.as_deref(),
         fetched,
     };
-    let (mut body, inline_parts) = rewrite.run(&body)?;
-    let found = scan::scan(&body);
+    let (mut body, inline_parts) = rewrite.run(body)?;
+    let found = scan::scan_with(&body, text);
     policy::check_images_allowed(&found, options.base_dir.is_some())?;
     let policy = policy::from_scan(&found);
     if options.embed_policy {

@@ -86,9 +86,16 @@ pub(crate) fn from_scan(found: &Scan) -> Policy {
         .iter()
         .filter_map(|u| image_source(u))
         .collect();
-    let hash = |s: &String| csp::hash_source(HashAlgorithm::Sha256, s);
-    let elements: BTreeSet<String> = found.style_elements.iter().map(hash).collect();
-    let attributes: BTreeSet<String> = found.style_attributes.iter().map(hash).collect();
+    // each distinct text hashed once (inlined CSS repeats the same attribute many times)
+    let hashes = |texts: &[String]| -> BTreeSet<String> {
+        let distinct: BTreeSet<&str> = texts.iter().map(String::as_str).collect();
+        distinct
+            .into_iter()
+            .map(|s| csp::hash_source(HashAlgorithm::Sha256, s))
+            .collect()
+    };
+    let elements = hashes(&found.style_elements);
+    let attributes = hashes(&found.style_attributes);
     let mut attr_sources = Vec::new();
     if !attributes.is_empty() {
         attr_sources.push(csp::UNSAFE_HASHES.to_owned());

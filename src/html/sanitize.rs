@@ -4,6 +4,8 @@
 //! (and in `<style>` elements by the rewriting pass, see [`super::images`]).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use ammonia::Builder;
@@ -42,10 +44,32 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
     b
 });
 
+thread_local! {
+    /// `style` values cleaned during the current [`sanitize`] call, each distinct value
+    /// once (inlined CSS repeats the same declarations on many elements); emptied when the
+    /// call ends.
+    static CLEANED_STYLES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// [`clean_declarations`], remembered for the current [`sanitize`] call.
+fn clean_style(value: &str) -> String {
+    CLEANED_STYLES.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return clean_declarations(value);
+        };
+        if let Some(cleaned) = memo.get(value) {
+            return cleaned.clone();
+        }
+        let cleaned = clean_declarations(value);
+        memo.insert(value.to_owned(), cleaned.clone());
+        cleaned
+    })
+}
+
 fn filter_attribute<'u>(element: &str, attribute: &str, value: &'u str) -> Option<Cow<'u, str>> {
     match attribute {
         "style" => {
-            let cleaned = clean_declarations(value);
+            let cleaned = clean_style(value);
             (!cleaned.trim().is_empty()).then(|| {
                 if cleaned == value {
                     Cow::Borrowed(value)
@@ -83,5 +107,12 @@ fn filter_attribute<'u>(element: &str, attribute: &str, value: &'u str) -> Optio
 
 /// The body with active content removed, as an HTML fragment.
 pub(crate) fn sanitize(html: &str) -> String {
-    SANITIZER.clean(html).to_string()
+    let clean = SANITIZER.clean(html).to_string();
+    CLEANED_STYLES.with(|memo| {
+        if let Ok(mut memo) = memo.try_borrow_mut() {
+            // dropped, not cleared: one large body does not keep its table alive
+            drop(std::mem::take(&mut *memo));
+        }
+    });
+    clean
 }

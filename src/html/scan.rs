@@ -4,6 +4,7 @@
 //! policy) and a plain-text rendering (for the text alternative).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
@@ -38,6 +39,11 @@ struct State {
     links: Vec<Option<String>>,
     link_text_start: Vec<usize>,
     pre: usize,
+    /// Leave [`Scan::text`] empty (nobody reads it).
+    skip_text: bool,
+    /// The image URLs of each distinct `style` attribute value read so far (inlined CSS
+    /// repeats the same value on many elements).
+    style_urls: HashMap<String, Vec<String>>,
 }
 
 struct Sink(RefCell<State>);
@@ -92,8 +98,10 @@ impl TokenSink for Sink {
                 if tag.kind == TagKind::StartTag {
                     st.scan.has_head |= name == "head";
                     st.scan.has_html |= name == "html";
-                    collect_loads(&mut st.scan, name, &tag);
-                    text_start_tag(&mut st, name, &tag);
+                    collect_loads(&mut st, name, &tag);
+                    if !st.skip_text {
+                        text_start_tag(&mut st, name, &tag);
+                    }
                     if tag.self_closing {
                         return TokenSinkResult::Continue;
                     }
@@ -110,14 +118,14 @@ impl TokenSink for Sink {
                         st.raw = Some(name.to_owned());
                         return TokenSinkResult::RawData(kind);
                     }
-                } else {
+                } else if !st.skip_text {
                     text_end_tag(&mut st, name);
                 }
             }
             Token::CharacterTokens(text) => {
                 if st.raw.is_some() {
                     st.raw_text.push_str(&text);
-                } else {
+                } else if !st.skip_text {
                     push_text(&mut st, &text);
                 }
             }
@@ -133,7 +141,10 @@ impl TokenSink for Sink {
 
 /// What a start tag loads, for the policy: a linked stylesheet, a `style` attribute (and
 /// the images its CSS loads), and image URLs from `src`, `background` and `srcset`.
-fn collect_loads(scan: &mut Scan, name: &str, tag: &html5ever::tokenizer::Tag) {
+fn collect_loads(st: &mut State, name: &str, tag: &html5ever::tokenizer::Tag) {
+    let State {
+        scan, style_urls, ..
+    } = st;
     if name == "link"
         && tag.attrs.iter().any(|a| {
             &*a.name.local == "rel"
@@ -151,7 +162,10 @@ fn collect_loads(scan: &mut Scan, name: &str, tag: &html5ever::tokenizer::Tag) {
         let value = attr.value.to_string();
         match attr_name {
             "style" => {
-                scan.image_urls.extend(css_urls(&value));
+                let urls = style_urls
+                    .entry(value.clone())
+                    .or_insert_with(|| css_urls(&value));
+                scan.image_urls.extend(urls.iter().cloned());
                 scan.style_attributes.push(value);
             }
             "src" if matches!(name, "img" | "image" | "input") => {
@@ -286,16 +300,24 @@ fn css_urls(css: &str) -> Vec<String> {
 
 /// Tokenizes `html` as a browser would.
 pub(crate) fn scan(html: &str) -> Scan {
-    let tokenizer = Tokenizer::new(
-        Sink(RefCell::new(State::default())),
-        TokenizerOpts::default(),
-    );
+    scan_with(html, true)
+}
+
+/// As [`scan`]; with `text` off, [`Scan::text`] is left empty (less work).
+pub(crate) fn scan_with(html: &str, text: bool) -> Scan {
+    let state = State {
+        skip_text: !text,
+        ..State::default()
+    };
+    let tokenizer = Tokenizer::new(Sink(RefCell::new(state)), TokenizerOpts::default());
     let input = BufferQueue::default();
     input.push_back(StrTendril::from(html));
     let _ = tokenizer.feed(&input);
     tokenizer.end();
     let mut scan = std::mem::take(&mut tokenizer.sink.0.borrow_mut().scan);
-    scan.text = tidy_text(&scan.text);
+    if text {
+        scan.text = tidy_text(&scan.text);
+    }
     scan
 }
 

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
+
 use crate::error::{Error, Result};
 use crate::message::Email;
 use crate::message::check::{check_id, reject_line_breaks};
@@ -27,10 +29,13 @@ pub struct Attachment {
 }
 
 /// What an attachment carries.
+///
+/// The bytes are shared ([`bytes::Bytes`]): cloning an attachment, or the [`Email`] that
+/// holds it, never copies them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttachmentBody {
     /// Raw bytes.
-    Bytes(Vec<u8>),
+    Bytes(Bytes),
     /// Another message, attached as `message/rfc822`.
     Message(Box<Email>),
 }
@@ -45,12 +50,15 @@ pub(crate) fn guess_content_type(filename: Option<&str>) -> String {
 
 impl Attachment {
     /// An attachment from bytes; the content type is guessed from the file name.
+    ///
+    /// A `Vec<u8>` is taken over without copying, and the bytes are then shared by every
+    /// clone of the attachment.
     pub fn new(filename: impl Into<String>, content: impl Into<Vec<u8>>) -> Self {
         let filename = filename.into();
         Attachment {
             content_type: guess_content_type(Some(&filename)),
             filename: Some(filename),
-            body: AttachmentBody::Bytes(content.into()),
+            body: AttachmentBody::Bytes(Bytes::from(content.into())),
             inline: false,
             content_id: None,
         }

@@ -327,12 +327,17 @@ fn attachment(value: Value, at: &str) -> Result<Attachment> {
                 "is required",
             ));
         }
-        (Some(b64), None) => AttachmentBody::Bytes(STANDARD.decode(b64.trim()).map_err(|e| {
-            Error::invalid(
-                format!("{at}.content_base64"),
-                format!("is not valid base64: {e}"),
-            )
-        })?),
+        (Some(b64), None) => AttachmentBody::Bytes(
+            STANDARD
+                .decode(b64.trim())
+                .map_err(|e| {
+                    Error::invalid(
+                        format!("{at}.content_base64"),
+                        format!("is not valid base64: {e}"),
+                    )
+                })?
+                .into(),
+        ),
         (None, Some(message)) => {
             AttachmentBody::Message(Box::new(from_value(message, &format!("{at}.message."))?))
         }

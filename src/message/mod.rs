@@ -185,6 +185,42 @@ impl Email {
             .chain(&self.reply_to)
     }
 
+    /// Puts a processed HTML body in place (the HTML pipeline's result), adds the inline
+    /// `parts` it references and, when given, the generated `text`, checking each new
+    /// value as [`EmailBuilder::build`] does; the rest of the message was checked when it
+    /// was built and is kept as it is (attachment bytes shared, not copied).
+    #[cfg(feature = "html")]
+    pub(crate) fn set_processed_html(
+        &mut self,
+        html: String,
+        parts: Vec<Attachment>,
+        text: Option<String>,
+    ) -> Result<()> {
+        if let Some(text) = &text {
+            reject_nul("text", text)?;
+        }
+        reject_nul("html", &html)?;
+        for (i, part) in parts.iter().enumerate() {
+            let at = self.attachments.len() + i;
+            part.validate(&format!("attachments[{at}]"))?;
+            if let Some(id) = &part.content_id
+                && (self.attachments.iter().chain(&parts[..i]))
+                    .any(|a| a.content_id.as_ref() == Some(id))
+            {
+                return Err(Error::invalid(
+                    format!("attachments[{at}].content_id"),
+                    format!("`{id}` is used by another part; Content-IDs must be unique"),
+                ));
+            }
+        }
+        self.html = Some(html);
+        self.attachments.extend(parts);
+        if text.is_some() {
+            self.text = text;
+        }
+        Ok(())
+    }
+
     /// A builder holding this message's values, to derive a changed copy.
     pub fn to_builder(&self) -> EmailBuilder {
         EmailBuilder {

@@ -174,16 +174,26 @@ impl Email {
 
     /// Renders the message with `options`, keeping what a transport needs besides the
     /// bytes: the identifiers used and the message the HTML pipeline made, when it ran.
-    pub(crate) fn render_full(&self, options: &RenderOptions) -> Result<Output> {
+    pub(crate) fn render_full(&self, options: &RenderOptions) -> Result<Output<'_>> {
+        // The pipeline runs once, then its result is written as it is (no second pass).
         #[cfg(feature = "html")]
         if let Some(html_options) = &options.html
             && crate::html::applies_to(self)
         {
-            let processed = crate::html::process(self, html_options)?;
-            let mut output = processed.render_full(&options.clone().raw_html())?;
-            output.processed = Some(processed);
-            return Ok(output);
+            let processed = crate::html::processed(self, html_options)?;
+            let Output { bytes, ids, .. } = processed.write(options)?;
+            return Ok(Output {
+                bytes,
+                ids,
+                processed: Some(processed),
+            });
         }
+        self.write(options)
+    }
+
+    /// Writes the message as it is, HTML body included (the pipeline, if any, has run),
+    /// then signs it.
+    fn write(&self, options: &RenderOptions) -> Result<Output<'static>> {
         let ids = match options.seed {
             Some(seed) => Ids::derived(self, seed, options.smtputf8)?,
             None => Ids::fresh(self, options.smtputf8)?,
@@ -214,10 +224,10 @@ impl Email {
 
 /// One rendering's result: the bytes, the identifiers they carry, and the message the HTML
 /// pipeline made from the one given (`None` when it did not run).
-pub(crate) struct Output {
+pub(crate) struct Output<'a> {
     pub(crate) bytes: Vec<u8>,
     pub(crate) ids: Ids,
-    pub(crate) processed: Option<Email>,
+    pub(crate) processed: Option<std::borrow::Cow<'a, Email>>,
 }
 
 /// The Date a message gets when it has none: now, in UTC.

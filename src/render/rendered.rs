@@ -89,7 +89,10 @@ impl Email {
             self.render_full(&options.clone().smtputf8(utf8))?
         };
         let message_id = format!("<{}>", output.ids.message_id);
-        let mut email = output.processed.unwrap_or_else(|| self.clone());
+        let mut email = match output.processed {
+            Some(processed) => processed.into_owned(),
+            None => self.clone(),
+        };
         email.date = Some(output.ids.date);
         email.message_id = Some(message_id.clone());
         Ok(Rendered {

@@ -300,3 +300,48 @@ fn processing_a_processed_message_changes_nothing() {
     assert_eq!(once.attachments(), twice.attachments());
     assert_eq!(html::policy(&once), html::policy(&twice));
 }
+
+#[test]
+fn processing_shares_the_attachments_bytes_instead_of_copying_them() {
+    let pdf = vec![7_u8; 64 * 1024];
+    let email = Email::builder()
+        .from("shop@example.com")
+        .to("ann@example.org")
+        .html(r#"<p>Hi <img src="cid:logo"></p>"#)
+        .inline("logo", "logo.png", vec![0x89, b'P', b'N', b'G'])
+        .attach("invoice.pdf", pdf)
+        .build()
+        .unwrap();
+    let ptrs = |e: &Email| -> Vec<*const u8> {
+        e.attachments()
+            .iter()
+            .map(|a| a.bytes().unwrap().as_ptr())
+            .collect()
+    };
+    assert_eq!(ptrs(&email.clone()), ptrs(&email));
+    let processed = html::process(&email, &HtmlOptions::default()).unwrap();
+    assert_eq!(ptrs(&processed), ptrs(&email));
+}
+
+#[test]
+fn a_body_the_rewriting_pass_cannot_change_comes_out_as_when_the_pass_runs() {
+    // With a base directory the rewriting pass always runs; without one (and with no
+    // `data:` image and no `<style>`) it is skipped: the results must not differ.
+    let bodies = [
+        "<p>Hallo <b>Jürgen</b>,</p><p>Ihre Bestellung ist fertig.</p><img src=\"cid:logo\">\n"
+            .repeat(20),
+        r#"<p class="x" style="color: red">a &amp; b &lt;c&gt; &nbsp;<a href="https://e.example/?a=1&amp;b=&quot;2&quot;">link</a></p>"#
+            .to_owned(),
+        r#"<table background="https://e.example/bg.png"><tr><td><img src="https://e.example/a.png?x=1&amp;y=2" alt="A &quot;b&quot;"></td></tr></table>"#
+            .to_owned(),
+        "<div>\r\nline\rends&#13;here <img src=\"cid:a&amp;b\"></div>".to_owned(),
+    ];
+    for body in bodies {
+        let skipped = html::process_html(&body, &HtmlOptions::default()).unwrap();
+        let ran = html::process_html(&body, &legit_options()).unwrap();
+        assert_eq!(skipped.html, ran.html, "{body}");
+        assert_eq!(skipped.text, ran.text, "{body}");
+        assert_eq!(skipped.policy.to_string(), ran.policy.to_string(), "{body}");
+        assert!(skipped.inline_parts.is_empty() && ran.inline_parts.is_empty());
+    }
+}

@@ -185,7 +185,7 @@ pub(crate) fn check_with_mail_parser(name: &str, email: &Email, parsed: &mail_pa
             AttachmentBody::Bytes(b) => Some((
                 a.filename().map(str::to_owned),
                 Some(a.content_type().to_owned()),
-                b.clone(),
+                b.to_vec(),
                 a.content_id().map(str::to_owned),
             )),
             AttachmentBody::Message(_) => None,
