@@ -213,6 +213,7 @@ impl NewTask {
     /// [`NewTask::validate`] for a backend about to store the task: it also keeps the JSON
     /// text of the arguments that the round-trip check produced, for
     /// [`NewTask::args_json`], so the arguments are serialised once.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn prepare(
         &mut self,
         capabilities: Capabilities,
@@ -227,6 +228,7 @@ impl NewTask {
 
     /// The arguments' JSON text to store: the one the task carries (from
     /// [`NewTask::prepare`] or [`NewTask::from_json`]), else serialised now.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn args_json(&self) -> Result<std::borrow::Cow<'_, str>, TaskError> {
         match &self.args_json {
             Some(json) => Ok(std::borrow::Cow::Borrowed(json)),
@@ -648,7 +650,7 @@ pub trait TransactionalEnqueue: TaskBackend {
     ) -> Result<Vec<TaskId>, TaskError>;
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 mod tests {
     use super::*;
 
