@@ -44,7 +44,7 @@ async fn run(label: &str, queue: &str, port: u16, count: usize) {
         transport::from_url(&format!("smtp://127.0.0.1:{port}?tls=none&pool={pool}")).unwrap();
     let send = SendMail::new().transport("default", smtp);
     let registry = Registry::new().with(send.clone());
-    let backend: Arc<dyn WorkerBackend> = tasks::open_worker(queue).await.unwrap();
+    let backend: Arc<dyn WorkerBackend> = tasks::connect_worker(queue).await.unwrap();
 
     let start = Instant::now();
     let batch: Vec<_> = (0..count)

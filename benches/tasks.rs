@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let backend = rt
-        .block_on(SqliteBackend::open(SqliteOptions::new(
+        .block_on(SqliteBackend::connect_with(SqliteOptions::new(
             dir.path().join("bench.db"),
         )))
         .unwrap();
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for i in 0..iters {
                     let dyn_backend: Arc<dyn WorkerBackend> = Arc::new(
-                        SqliteBackend::open(SqliteOptions::new(
+                        SqliteBackend::connect_with(SqliteOptions::new(
                             dir.path()
                                 .join(format!("work-{i}-{}.db", uuid::Uuid::new_v4())),
                         ))

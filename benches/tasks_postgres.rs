@@ -55,7 +55,7 @@ fn schema() -> String {
 }
 
 async fn open(schema: &str) -> PostgresBackend {
-    PostgresBackend::open(PostgresOptions::new(url()).schema(schema))
+    PostgresBackend::connect_with(PostgresOptions::new(url()).schema(schema))
         .await
         .unwrap()
 }

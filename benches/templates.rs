@@ -135,7 +135,9 @@ fn bench_merge(c: &mut Criterion) {
                     let url = dir
                         .path()
                         .join(format!("merge-{i}-{}.db", uuid::Uuid::new_v4()));
-                    let backend = SqliteBackend::open(SqliteOptions::new(url)).await.unwrap();
+                    let backend = SqliteBackend::connect_with(SqliteOptions::new(url))
+                        .await
+                        .unwrap();
                     let _ = Registry::new();
                     let start = Instant::now();
                     let rows = read_rows(&rows_path).unwrap();

@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "default",
         transport::from_url(&format!("file:{}", outbox.display()))?,
     ));
-    let backend = tasks::open_worker(&format!("sqlite:{}", db.display())).await?;
+    let backend = tasks::connect_worker(&format!("sqlite:{}", db.display())).await?;
     let id = send_mail::enqueue(backend.as_ref(), &email, "default").await?;
     println!("enqueued task {id} on sqlite:{}", db.display());
 

@@ -108,7 +108,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     };
     // Both commands take a durable queue (sqlite:PATH or postgres://...), which a worker
     // can pull from.
-    let backend = tasks::open_worker(url).await.map_err(|e| e.to_string())?;
+    let backend = tasks::connect_worker(url)
+        .await
+        .map_err(|e| e.to_string())?;
     match cmd {
         "enqueue" => {
             let count: u64 = args.get(2).and_then(|c| c.parse().ok()).ok_or(usage)?;

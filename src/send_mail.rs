@@ -18,7 +18,7 @@
 //! let email = Email::builder().from("a@example.com").to("b@example.org").subject("hi").text("hello").build()?;
 //! let send = SendMail::new().transport("default", transport::from_url("file:outbox")?);
 //! let registry = Registry::new().with(send);
-//! let backend = tasks::open_worker("sqlite:mail.db").await?;
+//! let backend = tasks::connect_worker("sqlite:mail.db").await?;
 //! let id = send_mail::enqueue(backend.as_ref(), &email, "default").await?;
 //! Worker::builder(backend, registry).burst(true).build().run(std::future::pending()).await?;
 //! # let _ = id; Ok(()) }

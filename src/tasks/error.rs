@@ -39,7 +39,7 @@ pub enum TaskError {
         id: String,
     },
     /// The backend does not support this operation: a worker on a client-only backend
-    /// ([`open_worker`](super::open_worker) of `immediate:` or `dummy:`).
+    /// ([`connect_worker`](super::connect_worker) of `immediate:` or `dummy:`).
     #[error("the `{backend}` backend does not support {operation}")]
     Unsupported {
         /// The backend's name.

@@ -9,7 +9,7 @@
 //!   [`DummyBackend`] (records, never runs) are clients only; `SqliteBackend` (the
 //!   embedded, durable default; feature `sqlite`) and `PostgresBackend` (feature
 //!   `postgres`) play both. [`open`] opens any of them from a URL as a client,
-//!   [`open_worker`] a durable one for a worker.
+//!   [`connect_worker`] a durable one for a worker.
 //! - [`Worker`]: runs tasks concurrently from several queues with leases and heartbeats,
 //!   fenced completions, retries with backoff (a retry may hand its progress to the next
 //!   attempt, [`TaskFailure::with_args`]), a rescuer for dead workers' tasks, a pruner and
@@ -35,7 +35,7 @@
 //!
 //! # async fn demo() -> Result<(), mailroom::tasks::TaskError> {
 //! let registry = Registry::new().with(Greet);
-//! let backend = tasks::open_worker("sqlite:/tmp/tasks.db").await?;
+//! let backend = tasks::connect_worker("sqlite:/tmp/tasks.db").await?;
 //! let id = backend.enqueue(Greet::new_task(&"Zoë".to_owned())?).await?;
 //! Worker::builder(backend.clone(), registry).burst(true).build().run(std::future::pending()).await?;
 //! let result = backend.get_result(id).await?;
@@ -93,18 +93,18 @@ fn scheme(url: &str) -> Result<&str, TaskError> {
 /// `sqlite:PATH` (created and migrated if needed; `?queues=a,b` sets the known queues),
 /// `postgres://user@host:port/db[?schema=NAME]` (feature `postgres`; see `PostgresOptions`
 /// for its parameters), `immediate:`, `dummy:`. The immediate backend runs tasks from
-/// `registry`; the others ignore it. A worker needs [`open_worker`].
-pub async fn open(url: &str, registry: &Registry) -> Result<Arc<dyn TaskBackend>, TaskError> {
+/// `registry`; the others ignore it. A worker needs [`connect_worker`]. (URLs are parsed by `from_url` without I/O; `connect` opens from a URL, `connect_with` from options.)
+pub async fn connect(url: &str, registry: &Registry) -> Result<Arc<dyn TaskBackend>, TaskError> {
     match scheme(url)? {
         "immediate" => Ok(Arc::new(ImmediateBackend::new(registry.clone()))),
         "dummy" => Ok(Arc::new(DummyBackend::new())),
-        _ => Ok(open_worker(url).await?),
+        _ => Ok(connect_worker(url).await?),
     }
 }
 
 /// Opens a durable backend from a queue URL for a [`Worker`] (which also serves as a
 /// client: `Arc<dyn WorkerBackend>` upcasts to `Arc<dyn TaskBackend>`): `sqlite:PATH` or
-/// `postgres://...`, as for [`open`].
+/// `postgres://...`, as for [`connect`].
 ///
 /// # Errors
 ///
@@ -112,7 +112,7 @@ pub async fn open(url: &str, registry: &Registry) -> Result<Arc<dyn TaskBackend>
 /// (the first runs each task inside enqueue, the second never runs any);
 /// [`TaskError::Configuration`] (field `queue`) for a URL that is not a queue URL, names an
 /// unknown scheme or a backend not compiled in, or is wrong for its backend.
-pub async fn open_worker(url: &str) -> Result<Arc<dyn WorkerBackend>, TaskError> {
+pub async fn connect_worker(url: &str) -> Result<Arc<dyn WorkerBackend>, TaskError> {
     match scheme(url)? {
         "immediate" => Err(TaskError::Unsupported {
             backend: "immediate",
@@ -141,4 +141,16 @@ pub async fn open_worker(url: &str) -> Result<Arc<dyn WorkerBackend>, TaskError>
             format!("unknown queue scheme `{other}:`; {SCHEMES}"),
         )),
     }
+}
+
+/// The former name of [`connect`].
+#[deprecated(note = "renamed `tasks::connect`: `connect` opens from a URL, `from_url` only parses")]
+pub async fn open(url: &str, registry: &Registry) -> Result<Arc<dyn TaskBackend>, TaskError> {
+    connect(url, registry).await
+}
+
+/// The former name of [`connect_worker`].
+#[deprecated(note = "renamed `tasks::connect_worker`")]
+pub async fn open_worker(url: &str) -> Result<Arc<dyn WorkerBackend>, TaskError> {
+    connect_worker(url).await
 }

@@ -129,10 +129,11 @@ impl TaskContext {
 /// Whether a failed attempt should be tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Disposition {
-    /// A transient error: try again after a backoff while attempts remain.
+    /// A transient error: try again after a backoff while attempts remain
+    /// ([`TaskFailure::retry`]).
     Retry,
-    /// A permanent error: fail the task now.
-    Fail,
+    /// A permanent error: fail the task now ([`TaskFailure::permanent`]).
+    Permanent,
 }
 
 /// Why an attempt failed, and whether to retry: a kind, a message and a [`Disposition`].
@@ -165,7 +166,7 @@ impl TaskFailure {
     /// A permanent failure: the task fails now, whatever attempts remain.
     pub fn permanent(kind: impl Into<String>, message: impl Into<String>) -> Self {
         TaskFailure {
-            disposition: Disposition::Fail,
+            disposition: Disposition::Permanent,
             kind: kind.into(),
             message: message.into(),
             retry_after: None,

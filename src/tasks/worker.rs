@@ -229,7 +229,7 @@ fn lock(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<TaskId, Lease>> {
 
 impl Worker {
     /// A builder for a worker on `backend` running the tasks in `registry`. Only a backend
-    /// with a worker role can be given ([`open_worker`](super::open_worker) opens one from
+    /// with a worker role can be given ([`connect_worker`](super::connect_worker) opens one from
     /// a URL); the immediate and dummy backends have none.
     pub fn builder(backend: Arc<dyn WorkerBackend>, registry: Registry) -> WorkerBuilder {
         WorkerBuilder {

@@ -290,7 +290,7 @@ fn send_via_console_prints_the_message_then_its_result_line() {
 }
 
 /// `cargo build` (default features) gives a `mailroom` whose `--queue` opens every URL
-/// scheme `tasks::open` knows (`sqlite:` and `postgres://`), not one that answers "the
+/// scheme `tasks::connect` knows (`sqlite:` and `postgres://`), not one that answers "the
 /// postgres backend is not compiled in": the `cli` feature turns on every backend, and is
 /// a default feature. (This suite runs with all features, so it reads the manifest.)
 #[test]

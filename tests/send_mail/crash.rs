@@ -85,7 +85,7 @@ fn a_killed_worker_loses_no_message() {
     let _second_guard = crate::KillOnDrop(vec![second.id()]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let backend = runtime
-        .block_on(tasks::open(&queue, &Registry::new()))
+        .block_on(tasks::connect(&queue, &Registry::new()))
         .unwrap();
     let task_ids: Vec<TaskId> = ids.iter().map(|id| id.parse().unwrap()).collect();
     let mut pending = task_ids.clone();

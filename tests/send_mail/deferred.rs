@@ -65,7 +65,7 @@ async fn a_deferred_recipient_refused_on_retry_leaves_the_task_delivered_to_the_
     let transport = Arc::new(DeferThenRefuse::default());
     let registry = Registry::new().with(SendMail::new().transport("default", transport.clone()));
     let url = format!("sqlite:{}", dir.path().join("q.db").display());
-    let backend = tasks::open_worker(&url).await.unwrap();
+    let backend = tasks::connect_worker(&url).await.unwrap();
     let email = Email::builder()
         .from("zoe@example.com")
         .to("a@example.org")

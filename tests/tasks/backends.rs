@@ -16,7 +16,7 @@ async fn sqlite_backend_conforms() {
     conformance::run_all(|| async {
         let i = n.fetch_add(1, Ordering::SeqCst);
         let path = dir.path().join(format!("case-{i}.db"));
-        SqliteBackend::open(SqliteOptions::new(path).queues(CONFORMANCE_QUEUES))
+        SqliteBackend::connect_with(SqliteOptions::new(path).queues(CONFORMANCE_QUEUES))
             .await
             .unwrap()
     })

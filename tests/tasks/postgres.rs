@@ -79,7 +79,7 @@ impl Schemas {
 
     async fn backend(&self, queues: &[&str]) -> PostgresBackend {
         let schema = self.fresh();
-        PostgresBackend::open(
+        PostgresBackend::connect_with(
             PostgresOptions::new(&self.url)
                 .schema(schema)
                 .queues(queues.iter().copied())
@@ -164,9 +164,9 @@ async fn schema_is_chosen_migrated_once_and_versioned() {
     .unwrap();
     let err = PostgresBackend::connect(&full).await.unwrap_err();
     assert_eq!(err.field(), Some("schema_version"), "{err}");
-    // tasks::open knows the URL too.
+    // tasks::connect knows the URL too.
     let other = schemas.fresh();
-    let opened = mailroom::tasks::open(&format!("{url}?schema={other}"), &Registry::new())
+    let opened = mailroom::tasks::connect(&format!("{url}?schema={other}"), &Registry::new())
         .await
         .unwrap();
     assert_eq!(opened.name(), "postgres");
@@ -636,8 +636,8 @@ async fn a_refused_connection_fails_naming_the_cause_and_never_the_password() {
                 "{url}: the password leaked: {text}"
             );
         }
-        // The same through `tasks::open`, as the command line opens queues.
-        let err = mailroom::tasks::open(&url, &Registry::new())
+        // The same through `tasks::connect`, as the command line opens queues.
+        let err = mailroom::tasks::connect(&url, &Registry::new())
             .await
             .unwrap_err();
         let shown = format!("{err} {err:?}");

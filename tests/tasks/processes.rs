@@ -74,7 +74,9 @@ async fn sigkill_mid_run_loses_no_task() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tasks.db");
     let out = dir.path().join("side-effects.txt");
-    let backend = SqliteBackend::open(SqliteOptions::new(&db)).await.unwrap();
+    let backend = SqliteBackend::connect_with(SqliteOptions::new(&db))
+        .await
+        .unwrap();
     let total = 400;
     let ids = enqueue(&backend, total).await;
     let args = [
@@ -163,7 +165,9 @@ async fn several_worker_processes_never_run_one_attempt_twice() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tasks.db");
     let out = dir.path().join("side-effects.txt");
-    let backend = SqliteBackend::open(SqliteOptions::new(&db)).await.unwrap();
+    let backend = SqliteBackend::connect_with(SqliteOptions::new(&db))
+        .await
+        .unwrap();
     let total = 300;
     let ids = enqueue(&backend, total).await;
     let args = ["--concurrency", "4", "--sleep-ms", "2", "--burst"];
@@ -199,7 +203,9 @@ async fn a_task_that_aborts_its_worker_is_failed_and_the_others_run_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tasks.db");
     let out = dir.path().join("side-effects.txt");
-    let backend = SqliteBackend::open(SqliteOptions::new(&db)).await.unwrap();
+    let backend = SqliteBackend::connect_with(SqliteOptions::new(&db))
+        .await
+        .unwrap();
     // Good tasks first, then the poison: the first worker runs them side by side, and the
     // poison's abort kills the good ones mid-sleep, before their side effect.
     let good = enqueue(&backend, 3).await;

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 async fn fresh() -> (tempfile::TempDir, SqliteBackend) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = SqliteBackend::open(SqliteOptions::new(dir.path().join("t.db")))
+    let backend = SqliteBackend::connect_with(SqliteOptions::new(dir.path().join("t.db")))
         .await
         .unwrap();
     (dir, backend)
@@ -54,7 +54,7 @@ async fn open_leaves_the_file_in_wal_mode() {
 async fn open_refuses_a_database_without_wal() {
     // An in-memory database cannot use WAL: SQLite answers `memory` to the pragma, and the
     // read-back must catch it instead of running without WAL.
-    let err = SqliteBackend::open(SqliteOptions::new(":memory:"))
+    let err = SqliteBackend::connect_with(SqliteOptions::new(":memory:"))
         .await
         .unwrap_err();
     assert_eq!(err.field(), Some("journal_mode"), "{err}");
@@ -69,12 +69,12 @@ async fn migrations_apply_once_even_when_opened_concurrently() {
     for round in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let opens = (0..12).map(|_| SqliteBackend::open(SqliteOptions::new(&path)));
+        let opens = (0..12).map(|_| SqliteBackend::connect_with(SqliteOptions::new(&path)));
         let backends = futures_util::future::join_all(opens).await;
         for b in &backends {
             assert!(b.is_ok(), "round {round}: {b:?}");
         }
-        let backend = SqliteBackend::open(SqliteOptions::new(&path))
+        let backend = SqliteBackend::connect_with(SqliteOptions::new(&path))
             .await
             .unwrap();
         let mut conn = raw(&backend).await;
@@ -110,7 +110,7 @@ async fn open_waits_while_another_connection_holds_a_new_file_locked() {
         tx.commit().await.unwrap();
     };
     let (opened, ()) = tokio::join!(
-        SqliteBackend::open(SqliteOptions::new(path.clone())),
+        SqliteBackend::connect_with(SqliteOptions::new(path.clone())),
         release
     );
     let backend = opened.unwrap();
@@ -132,7 +132,7 @@ async fn a_newer_schema_is_refused() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let err = SqliteBackend::open(SqliteOptions::new(dir.path().join("t.db")))
+    let err = SqliteBackend::connect_with(SqliteOptions::new(dir.path().join("t.db")))
         .await
         .unwrap_err();
     assert_eq!(err.field(), Some("schema_version"), "{err}");
@@ -145,7 +145,7 @@ async fn urls_pick_and_configure_backends() {
         "sqlite:{}?queues=mail,bulk",
         dir.path().join("q.db").display()
     );
-    let backend = tasks::open_worker(&url).await.unwrap();
+    let backend = tasks::connect_worker(&url).await.unwrap();
     assert_eq!(backend.name(), "sqlite");
     assert_eq!(backend.queues(), ["mail", "bulk"]);
     let err = backend
@@ -170,7 +170,7 @@ async fn urls_pick_and_configure_backends() {
         "nonsense",
         "sqlite:/tmp/x?queues=",
     ] {
-        let err = tasks::open(bad, &Registry::new()).await.unwrap_err();
+        let err = tasks::connect(bad, &Registry::new()).await.unwrap_err();
         assert!(
             matches!(err, TaskError::Configuration { .. }),
             "{bad}: {err:?}"
@@ -178,7 +178,7 @@ async fn urls_pick_and_configure_backends() {
         assert_eq!(err.field(), Some("queue"), "{bad}: {err}");
     }
     assert_eq!(
-        tasks::open("dummy:", &Registry::new())
+        tasks::connect("dummy:", &Registry::new())
             .await
             .unwrap()
             .name(),
@@ -187,12 +187,12 @@ async fn urls_pick_and_configure_backends() {
     // Every URL opens as a client; only durable ones open for a worker, and the others
     // are refused naming their scheme.
     for client_only in ["dummy:", "immediate:"] {
-        let err = tasks::open_worker(client_only).await.unwrap_err();
+        let err = tasks::connect_worker(client_only).await.unwrap_err();
         assert!(matches!(err, TaskError::Unsupported { .. }), "{err:?}");
         assert!(err.to_string().contains(client_only), "{err}");
     }
     for bad in ["ftp://x", "nonsense", "sqlite:"] {
-        let err = tasks::open_worker(bad).await.unwrap_err();
+        let err = tasks::connect_worker(bad).await.unwrap_err();
         assert_eq!(err.field(), Some("queue"), "{bad}: {err}");
     }
 }
@@ -211,7 +211,7 @@ impl Task for Double {
 
 #[tokio::test]
 async fn immediate_backend_runs_inside_enqueue() {
-    let backend = tasks::open("immediate:", &Registry::new().with(Double))
+    let backend = tasks::connect("immediate:", &Registry::new().with(Double))
         .await
         .unwrap();
     let id = backend
@@ -234,7 +234,7 @@ async fn immediate_backend_runs_inside_enqueue() {
     assert_eq!(err.field(), Some("run_after"));
     // A worker has nothing to do on it: it has no worker role (`Worker::builder` does not
     // take it), and its URL cannot be opened for a worker.
-    let err = tasks::open_worker("immediate:").await;
+    let err = tasks::connect_worker("immediate:").await;
     assert!(matches!(err, Err(TaskError::Unsupported { .. })), "{err:?}");
 }
 
@@ -617,7 +617,7 @@ async fn migration_2_counts_the_lease_expiries_already_in_the_errors() {
     .unwrap();
     conn.close().await.unwrap();
 
-    let backend = SqliteBackend::open(SqliteOptions::new(&path))
+    let backend = SqliteBackend::connect_with(SqliteOptions::new(&path))
         .await
         .unwrap();
     let req = |isolated| mailroom::tasks::ClaimRequest {

@@ -162,7 +162,7 @@ async fn a_templated_message_is_rendered_at_enqueue_and_the_worker_needs_no_temp
     let outbox = memory.outbox();
     let registry = Registry::new().with(SendMail::new().transport("default", Arc::new(memory)));
     let url = format!("sqlite:{}", dir.path().join("q.db").display());
-    let backend = tasks::open_worker(&url).await.unwrap();
+    let backend = tasks::connect_worker(&url).await.unwrap();
     let email = example_email("password_reset.html");
     send_mail::enqueue(backend.as_ref(), &email, "default")
         .await

@@ -160,7 +160,7 @@ async fn the_send_mail_worker_renders_with_the_options_it_was_given() {
         .transport("default", Arc::new(memory));
     let registry = Registry::new().with(send);
     let url = format!("sqlite:{}", dir.path().join("q.db").display());
-    let backend = tasks::open_worker(&url).await.unwrap();
+    let backend = tasks::connect_worker(&url).await.unwrap();
     send_mail::enqueue(backend.as_ref(), &email(), "default")
         .await
         .unwrap();

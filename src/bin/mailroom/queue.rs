@@ -103,7 +103,7 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> ExitCode {
         Ok(task) => Registry::new().with(task),
         Err(e) => return crate::fail(&e),
     };
-    let backend = match tasks::open(&args.queue.url, &registry).await {
+    let backend = match tasks::connect(&args.queue.url, &registry).await {
         Ok(b) => b,
         Err(e) => return crate::fail(&e.into()),
     };
@@ -218,7 +218,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
     }
     let registry = Registry::new().with(task.clone());
     // Only a durable queue can be worked: `immediate:` and `dummy:` are refused here.
-    let backend = match tasks::open_worker(&args.queue.url).await {
+    let backend = match tasks::connect_worker(&args.queue.url).await {
         Ok(b) => b,
         Err(e) => return crate::fail(&e.into()),
     };
@@ -252,7 +252,7 @@ pub(crate) async fn status(args: StatusArgs) -> ExitCode {
             });
         }
     };
-    let backend = match tasks::open(&args.queue.url, &Registry::new()).await {
+    let backend = match tasks::connect(&args.queue.url, &Registry::new()).await {
         Ok(b) => b,
         Err(e) => return crate::fail(&e.into()),
     };

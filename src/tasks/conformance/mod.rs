@@ -13,7 +13,7 @@
 //! conformance::run_all(|| async {
 //!     let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 //!     let options = SqliteOptions::new(dir.join(format!("{i}.db"))).queues(CONFORMANCE_QUEUES);
-//!     SqliteBackend::open(options).await.unwrap()
+//!     SqliteBackend::connect_with(options).await.unwrap()
 //! })
 //! .await;
 //! # }

@@ -80,11 +80,18 @@ impl fmt::Debug for PostgresBackend {
 impl PostgresBackend {
     /// Connects to `postgres://…[?schema=NAME][&queues=a,b]` and migrates the schema.
     pub async fn connect(url: &str) -> Result<Self, TaskError> {
-        Self::open(PostgresOptions::from_url(url)?).await
+        Self::connect_with(PostgresOptions::from_url(url)?).await
+    }
+
+    /// The former name of [`connect_with`](Self::connect_with): `connect` takes a URL,
+    /// `connect_with` options, `from_url` parses without connecting.
+    #[deprecated(note = "renamed `connect_with`")]
+    pub async fn open(options: PostgresOptions) -> Result<Self, TaskError> {
+        Self::connect_with(options).await
     }
 
     /// Connects, creates the schema if missing and applies pending migrations.
-    pub async fn open(options: PostgresOptions) -> Result<Self, TaskError> {
+    pub async fn connect_with(options: PostgresOptions) -> Result<Self, TaskError> {
         check_schema(&options.schema)?;
         if options.queues.is_empty() {
             return Err(TaskError::configuration(

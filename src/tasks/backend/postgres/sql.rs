@@ -194,7 +194,7 @@ mod plan_tests {
             "mailroom_plan_{}",
             &Uuid::new_v4().simple().to_string()[..12]
         );
-        let backend = PostgresBackend::open(PostgresOptions::new(&url).schema(&schema))
+        let backend = PostgresBackend::connect_with(PostgresOptions::new(&url).schema(&schema))
             .await
             .unwrap();
         // A bulk enqueue into a table never analysed since it was empty.

@@ -13,11 +13,18 @@ use crate::tasks::TaskError;
 impl SqliteBackend {
     /// Opens (creating if needed) and migrates the database at `sqlite:PATH[?queues=a,b]`.
     pub async fn connect(url: &str) -> Result<Self, TaskError> {
-        Self::open(SqliteOptions::from_url(url)?).await
+        Self::connect_with(SqliteOptions::from_url(url)?).await
+    }
+
+    /// The former name of [`connect_with`](Self::connect_with): `connect` takes a URL,
+    /// `connect_with` options, `from_url` parses without connecting.
+    #[deprecated(note = "renamed `connect_with`")]
+    pub async fn open(options: SqliteOptions) -> Result<Self, TaskError> {
+        Self::connect_with(options).await
     }
 
     /// Opens (creating if needed) and migrates the database, then checks its pragmas.
-    pub async fn open(options: SqliteOptions) -> Result<Self, TaskError> {
+    pub async fn connect_with(options: SqliteOptions) -> Result<Self, TaskError> {
         if options.queues.is_empty() {
             return Err(TaskError::configuration(
                 "queues",
