@@ -17,6 +17,9 @@
 //! | `smtp://[user[:password]@]host[:port][?tls=…]` | [`SmtpTransport`] (feature `smtp`) |
 //! | `smtps://[user[:password]@]host[:port]` | [`SmtpTransport`], implicit TLS (port 465) |
 //! | `postmark://SERVER_TOKEN@api.postmarkapp.com[?message_stream=…]` | [`PostmarkTransport`] (feature `http`) |
+//! | `resend://API_KEY@api.resend.com` | [`ResendTransport`] (feature `http`) |
+//! | `sendgrid://API_KEY@api.sendgrid.com` | [`SendGridTransport`] (feature `http`) |
+//! | `mailgun://api:KEY@api.mailgun.net/DOMAIN` | [`MailgunTransport`] (feature `http`): raw MIME |
 //! | `file:DIR` | [`FileTransport`]: one `.eml` per message, written atomically |
 //! | `console:` | [`ConsoleTransport`]: messages to standard output |
 //! | `memory:` / `memory:NAME` | [`MemoryTransport`]: an [`Outbox`] tests inspect |
@@ -66,7 +69,7 @@ pub use dummy::DummyTransport;
 pub use file::FileTransport;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use http::PostmarkTransport;
+pub use http::{MailgunTransport, PostmarkTransport, ResendTransport, SendGridTransport};
 pub use memory::{MemoryTransport, Outbox, SentMessage};
 #[cfg(feature = "smtp")]
 pub use smtp::{SmtpBuilder, SmtpTransport, TlsMode};

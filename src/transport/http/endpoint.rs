@@ -38,6 +38,14 @@ impl Secret {
         value.set_sensitive(true);
         value
     }
+
+    /// `Basic base64(user:secret)`, sensitive.
+    pub(crate) fn basic_header(&self, user: &str) -> HeaderValue {
+        use base64::Engine as _;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", self.0));
+        Secret(credentials).header("Basic ")
+    }
 }
 
 /// A parsed provider URL.

@@ -134,7 +134,6 @@ pub(crate) fn headers(message: &Rendered) -> Vec<(String, String)> {
 
 /// The headers as one JSON object, for APIs that key headers by name: a name given twice
 /// (compared without ASCII case) is an error naming it.
-#[allow(dead_code)] // Resend and SendGrid use it (next commits).
 pub(crate) fn header_object(
     provider: &str,
     message: &Rendered,

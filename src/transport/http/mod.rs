@@ -29,9 +29,15 @@ mod client;
 mod endpoint;
 mod failure;
 mod json;
+mod mailgun;
 mod postmark;
+mod resend;
+mod sendgrid;
 
+pub use mailgun::MailgunTransport;
 pub use postmark::PostmarkTransport;
+pub use resend::ResendTransport;
+pub use sendgrid::SendGridTransport;
 
 use std::sync::Arc;
 
@@ -45,9 +51,12 @@ pub(crate) fn from_url(scheme: &str, url: &str, field: &str) -> Option<Result<Ar
     }
     Some(match scheme {
         "postmark" => arc(PostmarkTransport::from_url_field(url, field)),
+        "resend" => arc(ResendTransport::from_url_field(url, field)),
+        "sendgrid" => arc(SendGridTransport::from_url_field(url, field)),
+        "mailgun" => arc(MailgunTransport::from_url_field(url, field)),
         _ => return None,
     })
 }
 
 /// The URL schemes of the HTTP transports.
-pub(crate) const SCHEMES: &[&str] = &["postmark"];
+pub(crate) const SCHEMES: &[&str] = &["postmark", "resend", "sendgrid", "mailgun"];

@@ -1,7 +1,10 @@
 //! HTTP API transports against wiremock servers that check the exact request each
 //! provider documents and answer with its documented bodies.
 
+mod mailgun;
 mod postmark;
+mod resend;
+mod sendgrid;
 mod task;
 
 use std::sync::Arc;
