@@ -1,6 +1,7 @@
 //! HTTP API transports against wiremock servers that check the exact request each
 //! provider documents and answer with its documented bodies.
 
+mod cli;
 mod mailgun;
 mod postmark;
 mod resend;
