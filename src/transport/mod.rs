@@ -20,6 +20,7 @@
 //! | `resend://API_KEY@api.resend.com` | [`ResendTransport`] (feature `http`) |
 //! | `sendgrid://API_KEY@api.sendgrid.com` | [`SendGridTransport`] (feature `http`) |
 //! | `mailgun://api:KEY@api.mailgun.net/DOMAIN` | [`MailgunTransport`] (feature `http`): raw MIME |
+//! | `ses://ACCESS_KEY_ID:SECRET@email.REGION.amazonaws.com[?session_token=…&configuration_set=…]` | [`SesTransport`] (feature `http`): raw MIME, SigV4 |
 //! | `file:DIR` | [`FileTransport`]: one `.eml` per message, written atomically |
 //! | `console:` | [`ConsoleTransport`]: messages to standard output |
 //! | `memory:` / `memory:NAME` | [`MemoryTransport`]: an [`Outbox`] tests inspect |
@@ -69,7 +70,9 @@ pub use dummy::DummyTransport;
 pub use file::FileTransport;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use http::{MailgunTransport, PostmarkTransport, ResendTransport, SendGridTransport};
+pub use http::{
+    MailgunTransport, PostmarkTransport, ResendTransport, SendGridTransport, SesTransport,
+};
 pub use memory::{MemoryTransport, Outbox, SentMessage};
 #[cfg(feature = "smtp")]
 pub use smtp::{SmtpBuilder, SmtpTransport, TlsMode};

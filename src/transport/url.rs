@@ -73,7 +73,7 @@ pub(crate) fn parse(url: &str, field: &str) -> Result<Arc<dyn Transport>> {
         other => Err(Error::configuration(
             field,
             format!(
-                "unknown transport scheme `{other}:`; use smtp://, smtps://, postmark://, resend://, sendgrid://, mailgun://, file:, console:, memory: or dummy:"
+                "unknown transport scheme `{other}:`; use smtp://, smtps://, ses://, mailgun://, postmark://, sendgrid://, resend://, file:, console:, memory: or dummy:"
             ),
         )),
     }

@@ -25,6 +25,11 @@ impl fmt::Debug for Secret {
 }
 
 impl Secret {
+    /// A secret from its value.
+    pub(crate) fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
@@ -206,6 +211,22 @@ impl Endpoint {
             };
             Error::configuration(format!("{}.{part}", self.field), reason)
         })
+    }
+
+    /// The key pair `ID:SECRET` of the user information (both required).
+    pub(crate) fn key_pair(&mut self) -> Result<(Secret, Secret)> {
+        let missing = |part: &str, form: &str| {
+            Error::configuration(
+                format!("{}.{part}", self.field),
+                format!("is missing; write the URL as `{form}`"),
+            )
+        };
+        let id = self.user.take().ok_or_else(|| missing("user", self.form))?;
+        let secret = self
+            .password
+            .take()
+            .ok_or_else(|| missing("password", self.form))?;
+        Ok((id, secret))
     }
 
     /// Fails on any option not taken, naming it and the ones `known` lists.

@@ -99,7 +99,7 @@ pub(crate) fn parts<'a>(provider: &str, email: &'a Email) -> Result<Vec<Part<'a>
                 return Err(Error::invalid(
                     format!("attachments[{i}]"),
                     format!(
-                        "is an attached message (message/rfc822), which {provider}'s API cannot carry; send it through SMTP or a raw-MIME transport (mailgun://)"
+                        "is an attached message (message/rfc822), which {provider}'s API cannot carry; send it through SMTP or a raw-MIME transport (ses://, mailgun://)"
                     ),
                 ));
             };

@@ -6,6 +6,7 @@ mod mailgun;
 mod postmark;
 mod resend;
 mod sendgrid;
+mod ses;
 mod task;
 
 use std::sync::Arc;
