@@ -53,6 +53,17 @@ impl Secret {
     }
 }
 
+/// The URL as errors show it: user information masked (`redact`), and the query left out,
+/// since it may hold a credential too (`session_token=`).
+fn shown(raw: &str) -> String {
+    let masked = redact(raw.trim());
+    let host_start = masked.rfind('@').unwrap_or(0);
+    match masked[host_start..].find('?') {
+        Some(at) => format!("{}?…", &masked[..host_start + at]),
+        None => masked,
+    }
+}
+
 /// A parsed provider URL.
 #[derive(Debug)]
 pub(crate) struct Endpoint {
@@ -85,7 +96,7 @@ impl Endpoint {
                 field,
                 format!(
                     "`{}` is not a valid URL: {e}; write it as `{form}` and percent-encode any `@`, `:`, `/`, `?` or `#` in the key",
-                    redact(raw)
+                    shown(raw)
                 ),
             )
         })?;
@@ -95,7 +106,7 @@ impl Endpoint {
             .ok_or_else(|| {
                 Error::configuration(
                     field,
-                    format!("`{}` names no host; write it as `{form}`", redact(raw)),
+                    format!("`{}` names no host; write it as `{form}`", shown(raw)),
                 )
             })?
             .to_owned();
@@ -262,6 +273,26 @@ mod tests {
         assert_eq!(key.expose(), "se/cret");
         assert_eq!(format!("{key:?}"), "****");
         assert!(key.header("Bearer ").is_sensitive());
+    }
+
+    #[test]
+    fn errors_show_neither_the_key_nor_the_query() {
+        let err = Endpoint::parse(
+            "ses://AKID:secret@email.eu-west-1.amazonaws.com:99999?session_token=T0KEN",
+            "t",
+            FORM,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            !text.contains("secret") && !text.contains("T0KEN"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ses://AKID:****@email.eu-west-1.amazonaws.com:99999?…"),
+            "{text}"
+        );
+        assert_eq!(shown("postmark://k?e@y@h"), "postmark://****@h");
     }
 
     #[test]
