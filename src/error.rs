@@ -142,10 +142,16 @@ impl ErrorKind {
 /// Details of a failed delivery: the server's reply when there was one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryFailure {
-    /// The SMTP reply code (e.g. 451, 550), if the server answered.
+    /// The reply code, if the server answered: the SMTP reply code (e.g. 451, 550), or the
+    /// HTTP status of a provider's API (e.g. 422, 429).
     pub code: Option<u16>,
     /// The server's reply text, or a description of the local failure.
     pub message: String,
+    /// How long the server asked to wait before trying again (an HTTP API's
+    /// `Retry-After`), when it said; the `send_mail` task waits that long before its next
+    /// attempt instead of its backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl fmt::Display for DeliveryFailure {
@@ -163,6 +169,7 @@ impl DeliveryFailure {
         Self {
             code: Some(code),
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -171,7 +178,15 @@ impl DeliveryFailure {
         Self {
             code: None,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same failure, asking to be retried after `delay` (its `retry_after`).
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: std::time::Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 }
 

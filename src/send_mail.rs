@@ -296,9 +296,16 @@ fn failure(err: &Error) -> TaskFailure {
         ErrorKind::Configuration => "configuration",
     };
     if kind.is_permanent() {
-        TaskFailure::permanent(name, err.to_string())
-    } else {
-        TaskFailure::retry(name, err.to_string())
+        return TaskFailure::permanent(name, err.to_string());
+    }
+    let retry = TaskFailure::retry(name, err.to_string());
+    // The server said when to come back (an HTTP API's Retry-After): wait that long.
+    match err {
+        Error::Transient(DeliveryFailure {
+            retry_after: Some(delay),
+            ..
+        }) => retry.after(*delay),
+        _ => retry,
     }
 }
 

@@ -16,6 +16,11 @@
 //! |---|---|
 //! | `smtp://[user[:password]@]host[:port][?tls=…]` | [`SmtpTransport`] (feature `smtp`) |
 //! | `smtps://[user[:password]@]host[:port]` | [`SmtpTransport`], implicit TLS (port 465) |
+//! | `postmark://SERVER_TOKEN@api.postmarkapp.com[?message_stream=…]` | [`PostmarkTransport`] (feature `http`) |
+//! | `resend://API_KEY@api.resend.com` | [`ResendTransport`] (feature `http`) |
+//! | `sendgrid://API_KEY@api.sendgrid.com` | [`SendGridTransport`] (feature `http`) |
+//! | `mailgun://api:KEY@api.mailgun.net/DOMAIN` | [`MailgunTransport`] (feature `http`): raw MIME |
+//! | `ses://ACCESS_KEY_ID:SECRET@email.REGION.amazonaws.com[?session_token=…&configuration_set=…]` | [`SesTransport`] (feature `http`): raw MIME, SigV4 |
 //! | `file:DIR` | [`FileTransport`]: one `.eml` per message, written atomically |
 //! | `console:` | [`ConsoleTransport`]: messages to standard output |
 //! | `memory:` / `memory:NAME` | [`MemoryTransport`]: an [`Outbox`] tests inspect |
@@ -42,6 +47,8 @@
 mod console;
 mod dummy;
 mod file;
+#[cfg(feature = "http")]
+mod http;
 mod memory;
 #[cfg(feature = "smtp")]
 mod smtp;
@@ -61,6 +68,11 @@ pub use crate::message::Envelope;
 pub use console::ConsoleTransport;
 pub use dummy::DummyTransport;
 pub use file::FileTransport;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use http::{
+    MailgunTransport, PostmarkTransport, ResendTransport, SendGridTransport, SesTransport,
+};
 pub use memory::{MemoryTransport, Outbox, SentMessage};
 #[cfg(feature = "smtp")]
 pub use smtp::{SmtpBuilder, SmtpTransport, TlsMode};

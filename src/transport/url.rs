@@ -5,10 +5,12 @@
 //! `timeout=` (per network operation: `30`, `30s`, `500ms`), `pool=` (most open
 //! connections), `idle=` (idle connection lifetime), `ca=PATH` (also trust the CA
 //! certificates in this PEM file), `helo=NAME` and `auth=xoauth2` (the password is an
-//! OAuth 2 token). User and password are percent-decoded.
+//! OAuth 2 token). User and password are percent-decoded. The HTTP API transports'
+//! URLs (`postmark://`, `resend://`, `sendgrid://`, `mailgun://`) are parsed in
+//! `transport/http/endpoint.rs`.
 
 use std::sync::Arc;
-#[cfg(feature = "smtp")]
+#[cfg(any(feature = "smtp", feature = "http"))]
 use std::time::Duration;
 
 use super::{ConsoleTransport, DummyTransport, FileTransport, MemoryTransport, Outbox, Transport};
@@ -58,10 +60,20 @@ pub(crate) fn parse(url: &str, field: &str) -> Result<Arc<dyn Transport>> {
             field,
             "SMTP needs mailroom's `smtp` feature",
         )),
+        #[cfg(feature = "http")]
+        scheme if super::http::SCHEMES.contains(&scheme) => {
+            super::http::from_url(scheme, url, field)
+                .unwrap_or_else(|| Err(Error::configuration(field, "unknown HTTP transport")))
+        }
+        #[cfg(not(feature = "http"))]
+        "ses" | "mailgun" | "postmark" | "sendgrid" | "resend" => Err(Error::configuration(
+            field,
+            "HTTP API transports need mailroom's `http` feature",
+        )),
         other => Err(Error::configuration(
             field,
             format!(
-                "unknown transport scheme `{other}:`; use smtp://, smtps://, file:, console:, memory: or dummy:"
+                "unknown transport scheme `{other}:`; use smtp://, smtps://, ses://, mailgun://, postmark://, sendgrid://, resend://, file:, console:, memory: or dummy:"
             ),
         )),
     }
@@ -231,8 +243,8 @@ pub(crate) fn smtp(raw: &str, field: &str) -> Result<super::SmtpTransport> {
     builder.build()
 }
 
-#[cfg(feature = "smtp")]
-fn duration(value: &str, field: &str) -> Result<Duration> {
+#[cfg(any(feature = "smtp", feature = "http"))]
+pub(crate) fn duration(value: &str, field: &str) -> Result<Duration> {
     let bad = || {
         Error::configuration(
             field,
@@ -253,8 +265,18 @@ fn duration(value: &str, field: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(secs * scale).map_err(|_| bad())
 }
 
-#[cfg(feature = "smtp")]
-fn percent_decode(s: &str) -> Option<String> {
+/// `true` for `localhost` and loopback IP addresses (brackets allowed).
+#[cfg(feature = "http")]
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(any(feature = "smtp", feature = "http"))]
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

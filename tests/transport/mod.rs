@@ -6,6 +6,8 @@ mod deferred;
 pub(crate) mod fake_server;
 mod faults;
 mod hostile_urls;
+#[cfg(all(feature = "http", feature = "sqlite"))]
+mod http;
 mod local;
 #[cfg(all(
     feature = "dkim",
