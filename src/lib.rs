@@ -27,7 +27,7 @@
 //! | [`html`] | the CSP-safe HTML body pipeline (feature `html`) |
 //! | [`dkim`] | DKIM signing (feature `dkim`) |
 //! | [`templates`] | email templates with partials (`FILE#BLOCK`), MJML (feature `templates`) |
-//! | [`transport`] | the [`Transport`](transport::Transport) trait, SMTP, file, console, memory, dummy |
+//! | [`transport`] | the [`Transport`](transport::Transport) trait, SMTP, HTTP providers, file, console, memory, dummy |
 //! | [`tasks`] | the background Tasks framework (knows nothing about email) and its backends |
 //! | [`send_mail`] | the `send_mail` task that joins rendering, signing and delivery |
 //! | [`testing`] | outbox assertions and test helpers |
@@ -37,8 +37,9 @@
 //!
 //! | feature | enables | default |
 //! |---|---|---|
-//! | `cli` | the `mailroom` command-line program (turns on `smtp`, `sqlite`, `postgres`, `html`, `dkim`, `templates`) | yes |
+//! | `cli` | the `mailroom` command-line program (turns on `smtp`, `http`, `sqlite`, `postgres`, `html`, `dkim`, `templates`) | yes |
 //! | `smtp` | SMTP delivery on lettre (tokio, rustls) | yes |
+//! | `http` | HTTP API transports: SES, Mailgun, Postmark, SendGrid, Resend (reqwest, aws-sigv4) | yes |
 //! | `sqlite` | the embedded SQLite task backend | yes |
 //! | `html` | the CSP-safe HTML pipeline (ammonia, lol_html, css-inline) | yes |
 //! | `dkim` | DKIM signing on mail-auth | yes |

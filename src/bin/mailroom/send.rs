@@ -11,7 +11,7 @@ use crate::render::SigningArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Transport URL (smtp://, smtps://, file:DIR, console:, memory:, dummy:).
+    /// Transport URL (smtp://, smtps://, ses://, mailgun://, postmark://, sendgrid://, resend://, file:DIR, console:, memory:, dummy:).
     #[arg(
         long,
         env = "MAILROOM_TRANSPORT",
