@@ -265,8 +265,9 @@ pub(crate) fn duration(value: &str, field: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(secs * scale).map_err(|_| bad())
 }
 
-/// `true` for `localhost` and loopback IP addresses (brackets allowed).
-#[cfg(feature = "http")]
+/// `true` for `localhost` and loopback IP addresses (brackets allowed): the hosts that may
+/// get credentials in clear text (SMTP) or plain `http://` (providers).
+#[cfg(any(feature = "smtp", feature = "http"))]
 pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")

@@ -240,6 +240,17 @@ impl Endpoint {
         Ok((id, secret))
     }
 
+    /// Fails when the URL has a path, for the providers whose URL takes none.
+    pub(crate) fn no_path(&self) -> Result<()> {
+        if self.path.is_empty() {
+            return Ok(());
+        }
+        Err(Error::configuration(
+            format!("{}.path", self.field),
+            format!("must be empty; write the URL as `{}`", self.form),
+        ))
+    }
+
     /// Fails on any option not taken, naming it and the ones `known` lists.
     pub(crate) fn finish(&self, known: &str) -> Result<()> {
         match self.options.first() {

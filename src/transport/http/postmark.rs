@@ -46,12 +46,7 @@ impl PostmarkTransport {
     pub(crate) fn from_url_field(url: &str, field: &str) -> Result<Self> {
         let mut endpoint = Endpoint::parse(url, field, FORM)?;
         let token = endpoint.key(None)?;
-        if !endpoint.path.is_empty() {
-            return Err(Error::configuration(
-                format!("{field}.path"),
-                format!("must be empty; write the URL as `{FORM}`"),
-            ));
-        }
+        endpoint.no_path()?;
         let message_stream = endpoint.option("message_stream");
         endpoint.finish("message_stream, timeout and tls")?;
         Ok(PostmarkTransport {

@@ -49,12 +49,7 @@ impl ResendTransport {
     pub(crate) fn from_url_field(url: &str, field: &str) -> Result<Self> {
         let mut endpoint = Endpoint::parse(url, field, FORM)?;
         let key = endpoint.key(None)?;
-        if !endpoint.path.is_empty() {
-            return Err(Error::configuration(
-                format!("{field}.path"),
-                format!("must be empty; write the URL as `{FORM}`"),
-            ));
-        }
+        endpoint.no_path()?;
         endpoint.finish("timeout and tls")?;
         Ok(ResendTransport {
             client: Client::new("resend", &endpoint)?,

@@ -61,12 +61,7 @@ impl SendGridTransport {
     pub(crate) fn from_url_field(url: &str, field: &str) -> Result<Self> {
         let mut endpoint = Endpoint::parse(url, field, FORM)?;
         let key = endpoint.key(None)?;
-        if !endpoint.path.is_empty() {
-            return Err(Error::configuration(
-                format!("{field}.path"),
-                format!("must be empty; write the URL as `{FORM}`"),
-            ));
-        }
+        endpoint.no_path()?;
         endpoint.finish("timeout and tls")?;
         Ok(SendGridTransport {
             client: Client::new("sendgrid", &endpoint)?,

@@ -57,12 +57,7 @@ impl SesTransport {
     pub(crate) fn from_url_field(url: &str, field: &str) -> Result<Self> {
         let mut endpoint = Endpoint::parse(url, field, FORM)?;
         let (access_key_id, secret) = endpoint.key_pair()?;
-        if !endpoint.path.is_empty() {
-            return Err(Error::configuration(
-                format!("{field}.path"),
-                format!("must be empty; write the URL as `{FORM}`"),
-            ));
-        }
+        endpoint.no_path()?;
         let from_host = endpoint
             .host
             .strip_prefix("email.")

@@ -26,6 +26,7 @@ use futures_util::StreamExt;
 use std::sync::atomic::AtomicUsize;
 use tracing::Instrument;
 
+use super::url::is_loopback;
 use super::{Delivery, Transport};
 use crate::error::{DeliveryFailure, Error, Result};
 use crate::render::Rendered;
@@ -448,14 +449,6 @@ impl Transport for SmtpTransport {
             .map(|r| r.unwrap_or_else(|| Err(transient("the message was not sent"))))
             .collect()
     }
-}
-
-pub(crate) fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 pub(crate) fn transient(message: impl Into<String>) -> Error {
