@@ -62,21 +62,25 @@ pub(crate) struct Filled {
 pub(crate) type Fill<'a> = &'a dyn Fn(&str, &Value) -> Result<Filled>;
 
 /// The message JSON as a value, duplicate keys refused.
+#[cfg(feature = "templates")]
 pub(crate) fn read_value(json: &str) -> Result<Value> {
     strict_json::from_str(json)
 }
 
-/// A message from its JSON value, naming no template.
-pub(crate) fn from_plain_value(value: Value) -> Result<Email> {
-    from_value_with(value, "", None)
+/// An address in its JSON form (a string, or an object with `email` and `name`).
+#[cfg(feature = "templates")]
+pub(crate) fn address(value: Value, field: &str) -> Result<crate::message::Address> {
+    address_json(value, field)?.into_address(field)
 }
 
 /// A message from its JSON value, filling subject, text and HTML from its `template`.
+#[cfg(feature = "templates")]
 pub(crate) fn from_value_filled(value: Value, fill: Fill<'_>) -> Result<Email> {
     from_value_with(value, "", Some(fill))
 }
 
 /// Reads the message JSON, filling subject, text and HTML from its `template` with `fill`.
+#[cfg(feature = "templates")]
 pub(crate) fn from_json_filled(json: &str, fill: Fill<'_>) -> Result<Email> {
     from_value_with(strict_json::from_str(json)?, "", Some(fill))
 }

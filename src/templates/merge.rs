@@ -139,19 +139,10 @@ impl Templates {
             Some(_) => return Err(Error::invalid("context", "must be a JSON object")),
         };
         let domain = match base.get("from") {
-            Some(from) => {
-                let probe = Value::Object(Map::from_iter([
-                    ("from".to_owned(), from.clone()),
-                    (
-                        "to".to_owned(),
-                        Value::Array(vec![Value::from("probe@example.com")]),
-                    ),
-                ]));
-                crate::message::json::from_plain_value(probe)?
-                    .from()
-                    .ascii_domain()?
+            Some(from) if !from.is_null() => {
+                crate::message::json::address(from.clone(), "from")?.ascii_domain()?
             }
-            None => return Err(Error::invalid("from", "is required")),
+            _ => return Err(Error::invalid("from", "is required")),
         };
         Ok(rows
             .iter()

@@ -55,12 +55,8 @@ fn unrendered(email: &Email, envelope: Envelope) -> Result<Delivery> {
         recipients = envelope.to().len(),
     );
     span.in_scope(|| dropped(&envelope));
-    Ok(Delivery {
-        message_id: email.message_id().map(str::to_owned),
-        accepted: envelope.to().to_vec(),
-        deferred: Vec::new(),
-        rejected: Vec::new(),
-        reply: None,
-        queue_id: None,
-    })
+    Ok(Delivery::accepted_by_all(
+        email.message_id().map(str::to_owned),
+        &envelope,
+    ))
 }

@@ -132,21 +132,28 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// the error); the others go to [`send_rendered_batch`](Self::send_rendered_batch).
     async fn send_batch(&self, emails: &[Email]) -> Vec<Result<Delivery>> {
         let options = RenderOptions::default();
-        let prepared: Vec<Result<Rendered>> = emails.iter().map(|e| e.prepare(&options)).collect();
-        let ready: Vec<Rendered> = prepared
-            .iter()
-            .filter_map(|p| p.as_ref().ok().cloned())
-            .collect();
+        // The rendered messages move into the batch; each slot keeps only its error.
+        let mut ready: Vec<Rendered> = Vec::with_capacity(emails.len());
+        let mut failed: Vec<Option<Error>> = Vec::with_capacity(emails.len());
+        for email in emails {
+            match email.prepare(&options) {
+                Ok(rendered) => {
+                    ready.push(rendered);
+                    failed.push(None);
+                }
+                Err(e) => failed.push(Some(e)),
+            }
+        }
         let mut sent = self.send_rendered_batch(&ready).await.into_iter();
-        prepared
+        failed
             .into_iter()
-            .map(|p| match p {
-                Err(e) => Err(e),
-                Ok(_) => sent
-                    .next()
-                    .unwrap_or_else(|| Err(Error::Transient(crate::error::DeliveryFailure::local(
+            .map(|f| match f {
+                Some(e) => Err(e),
+                None => sent.next().unwrap_or_else(|| {
+                    Err(Error::Transient(crate::error::DeliveryFailure::local(
                         "the transport returned fewer results than messages; the message was not sent",
-                    )))),
+                    )))
+                }),
             })
             .collect()
     }
@@ -249,9 +256,14 @@ pub struct Reply {
 impl Delivery {
     /// A delivery to every envelope recipient, for transports without a server.
     pub(crate) fn local(message: &Rendered) -> Self {
+        Self::accepted_by_all(Some(message.message_id().to_owned()), message.envelope())
+    }
+
+    /// Every recipient of `envelope` accepted, nothing deferred or rejected, no server reply.
+    pub(crate) fn accepted_by_all(message_id: Option<String>, envelope: &Envelope) -> Self {
         Delivery {
-            message_id: Some(message.message_id().to_owned()),
-            accepted: message.envelope().to().to_vec(),
+            message_id,
+            accepted: envelope.to().to_vec(),
             deferred: Vec::new(),
             rejected: Vec::new(),
             reply: None,
