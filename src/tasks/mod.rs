@@ -59,14 +59,18 @@ use std::sync::Arc;
 
 pub use backend::dummy::DummyBackend;
 pub use backend::immediate::ImmediateBackend;
+pub use backend::operations::{
+    CancelOutcome, MAX_PAGE, QueueOperations, QueueSettings, RateLimit, RetrySelection, TaskCounts,
+    TaskCursor, TaskFilter, TaskPage,
+};
 #[cfg(feature = "postgres")]
 pub use backend::postgres::{PLANNER_SETTINGS, PostgresBackend, PostgresOptions};
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::{SqliteBackend, SqliteOptions};
 pub use backend::{
     Capabilities, ClaimRequest, ClaimedTask, DEFAULT_QUEUE, Lease, MAX_LEASE_EXPIRIES,
-    MAX_PRIORITY, MIN_PRIORITY, NewTask, Outcome, OutcomeKind, RescueReport, TaskBackend,
-    WorkerBackend,
+    MAX_PRIORITY, MAX_TIMEOUT, MIN_PRIORITY, NewTask, Outcome, OutcomeKind, RescueReport,
+    TaskBackend, UniqueScope, WorkerBackend, is_label_name,
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use backend::{TransactionalEnqueue, WorkerBackendExt};

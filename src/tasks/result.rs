@@ -43,9 +43,9 @@ impl FromStr for TaskId {
     }
 }
 
-/// Where a task is in its life. Django's four statuses; a task waiting to be retried is
-/// `Ready` again, with `attempts > 0`, its `errors` and a later `run_after`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where a task is in its life. Django's four statuses and `Cancelled`; a task waiting to be
+/// retried is `Ready` again, with `attempts > 0`, its `errors` and a later `run_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatus {
     /// Waiting to run (first run, or a retry once `run_after` has passed).
@@ -56,22 +56,55 @@ pub enum TaskStatus {
     Successful,
     /// Finished for good without success (permanent error or attempts exhausted).
     Failed,
+    /// Cancelled before it could finish: it never runs (again) unless retried.
+    Cancelled,
 }
 
 impl TaskStatus {
-    /// The status as stored and printed: `READY`, `RUNNING`, `SUCCESSFUL`, `FAILED`.
+    /// Every status, in the order of a task's life.
+    pub const ALL: [TaskStatus; 5] = [
+        TaskStatus::Ready,
+        TaskStatus::Running,
+        TaskStatus::Successful,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The status as stored and printed: `READY`, `RUNNING`, `SUCCESSFUL`, `FAILED`,
+    /// `CANCELLED`.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Ready => "READY",
             TaskStatus::Running => "RUNNING",
             TaskStatus::Successful => "SUCCESSFUL",
             TaskStatus::Failed => "FAILED",
+            TaskStatus::Cancelled => "CANCELLED",
         }
     }
 
-    /// `true` for `Successful` and `Failed`: the task will not run again.
+    /// `true` for `Successful`, `Failed` and `Cancelled`: the task will not run again
+    /// (unless retried by hand).
     pub fn is_finished(self) -> bool {
-        matches!(self, TaskStatus::Successful | TaskStatus::Failed)
+        matches!(
+            self,
+            TaskStatus::Successful | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+
+    /// Reads a status as a user writes it (`failed`, `FAILED`), for filters and the CLI.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Invalid`] naming `status` and the statuses there are.
+    pub fn parse(s: &str) -> Result<Self, TaskError> {
+        TaskStatus::from_str(&s.trim().to_ascii_uppercase()).map_err(|_| {
+            TaskError::invalid(
+                "status",
+                format!(
+                    "`{s}` is not a task status (READY, RUNNING, SUCCESSFUL, FAILED, CANCELLED)"
+                ),
+            )
+        })
     }
 }
 
@@ -89,6 +122,7 @@ impl FromStr for TaskStatus {
             "RUNNING" => Ok(TaskStatus::Running),
             "SUCCESSFUL" => Ok(TaskStatus::Successful),
             "FAILED" => Ok(TaskStatus::Failed),
+            "CANCELLED" => Ok(TaskStatus::Cancelled),
             other => Err(TaskError::Storage {
                 message: format!("unknown task status `{other}` in storage"),
                 source: None,

@@ -40,6 +40,10 @@ pub trait Task: Send + Sync + 'static {
     const PRIORITY: i32 = 0;
     /// How many attempts a task may have in all (the first run counts).
     const MAX_ATTEMPTS: u32 = 10;
+    /// The longest one attempt may run before it is stopped and counted as a retryable
+    /// failure of kind `timeout` (`None`, the default: no limit). A task enqueued with
+    /// [`NewTask::timeout`] uses that instead.
+    const TIMEOUT: Option<Duration> = None;
 
     /// The arguments, stored as JSON.
     type Args: Serialize + DeserializeOwned + Send + 'static;
@@ -73,6 +77,7 @@ pub trait Task: Send + Sync + 'static {
             .priority(Self::PRIORITY)
             .max_attempts(Self::MAX_ATTEMPTS);
         task.idempotency_key = Self::idempotency_key(args);
+        task.timeout = Self::TIMEOUT;
         Ok(task)
     }
 }

@@ -47,7 +47,7 @@ async fn open_leaves_the_file_in_wal_mode() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn migrations_apply_once_even_when_opened_concurrently() {
             .fetch_one(&mut conn)
             .await
             .unwrap();
-        assert_eq!(rows, 2, "round {round}: one row per migration");
+        assert_eq!(rows, 3, "round {round}: one row per migration");
         let mode = journal_mode(&mut conn).await;
         assert_eq!(mode, "wal", "round {round}");
     }

@@ -1,6 +1,7 @@
 //! The backend role traits — [`TaskBackend`] (the client role every backend plays) and
 //! [`WorkerBackend`] (the worker role of durable backends) — and the values that cross them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ pub(super) mod postgres;
 
 pub(super) mod dummy;
 pub(super) mod immediate;
+pub(super) mod operations;
 
 /// The lowest priority a task may have.
 pub const MIN_PRIORITY: i32 = -100;
@@ -104,6 +106,20 @@ pub struct NewTask {
     /// worker.
     #[serde(default)]
     pub route: Option<String>,
+    /// The longest one attempt may run; a longer one is stopped and counts as a retryable
+    /// failure of kind `timeout`. `None`: the task's [`Task::TIMEOUT`](super::Task::TIMEOUT)
+    /// (no limit unless the task sets one).
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Labels that rate limits may key by ([`RateLimit::key_by`]), e.g. `send_mail`'s
+    /// `transport` and `domain`: names of 1 to 50 ASCII letters, digits, `_` or `-`,
+    /// values of at most 500 bytes, at most 16 labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// How long the [`idempotency_key`](NewTask::idempotency_key) stays taken (default:
+    /// until the task's result is pruned).
+    #[serde(default)]
+    pub unique: UniqueScope,
     /// `args` as JSON text, when it was made from this text (`args` is what it reads back
     /// as, so it needs no round-trip check): stored as is.
     #[serde(skip)]
@@ -121,6 +137,9 @@ impl PartialEq for NewTask {
             && self.max_attempts == other.max_attempts
             && self.idempotency_key == other.idempotency_key
             && self.route == other.route
+            && self.timeout == other.timeout
+            && self.labels == other.labels
+            && self.unique == other.unique
     }
 }
 
@@ -136,6 +155,9 @@ impl NewTask {
             max_attempts: 10,
             idempotency_key: None,
             route: None,
+            timeout: None,
+            labels: BTreeMap::new(),
+            unique: UniqueScope::Forever,
             args_json: None,
         }
     }
@@ -196,6 +218,24 @@ impl NewTask {
         self
     }
 
+    /// Sets how long the idempotency key stays taken (see [`UniqueScope`]).
+    pub fn unique(mut self, scope: UniqueScope) -> Self {
+        self.unique = scope;
+        self
+    }
+
+    /// Sets the longest one attempt may run (see [`NewTask::timeout`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a label that rate limits may key by (see [`NewTask::labels`]).
+    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+
     /// Checks the task against Django's rules and a backend's capabilities and queues.
     /// Every backend calls this once per task at enqueue.
     ///
@@ -235,6 +275,32 @@ impl NewTask {
             None => serde_json::to_string(&self.args)
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| TaskError::invalid("args", format!("cannot be serialised: {e}"))),
+        }
+    }
+
+    /// The timeout as stored: whole milliseconds (at least 1).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn timeout_ms(&self) -> Option<i64> {
+        self.timeout
+            .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX).max(1))
+    }
+
+    /// The labels as stored: a JSON object, or `None` when there are none.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn labels_json(&self) -> Option<String> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&self.labels).ok()
+        }
+    }
+
+    /// The unique scope as stored: `None` for the default ([`UniqueScope::Forever`]).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn unique_scope(&self) -> Option<&'static str> {
+        match self.unique {
+            UniqueScope::Forever => None,
+            scope => Some(scope.as_str()),
         }
     }
 
@@ -296,6 +362,49 @@ impl NewTask {
         {
             return Err(TaskError::invalid("route", "must be 1 to 200 bytes long"));
         }
+        if let Some(timeout) = self.timeout
+            && (timeout.is_zero() || timeout > MAX_TIMEOUT)
+        {
+            return Err(TaskError::invalid(
+                "timeout",
+                "must be more than 0 and at most 7 days",
+            ));
+        }
+        if self.labels.len() > 16 {
+            return Err(TaskError::invalid("labels", "at most 16 labels"));
+        }
+        for (name, value) in &self.labels {
+            if !is_label_name(name) {
+                return Err(TaskError::invalid(
+                    "labels",
+                    format!(
+                        "`{name}` is not a label name (1 to 50 ASCII letters, digits, `_` or `-`)"
+                    ),
+                ));
+            }
+            if value.len() > 500 {
+                return Err(TaskError::invalid(
+                    "labels",
+                    format!("the value of `{name}` is longer than 500 bytes"),
+                ));
+            }
+        }
+        match self.unique {
+            UniqueScope::Forever => {}
+            _ if self.idempotency_key.is_none() => {
+                return Err(TaskError::invalid(
+                    "unique",
+                    "needs an idempotency_key: the scope says how long the key stays taken",
+                ));
+            }
+            UniqueScope::For(period) if period.is_zero() || period > MAX_UNIQUE_PERIOD => {
+                return Err(TaskError::invalid(
+                    "unique",
+                    "the period must be more than 0 and at most 10 years",
+                ));
+            }
+            UniqueScope::UntilFinished | UniqueScope::For(_) => {}
+        }
         Ok(())
     }
 
@@ -312,6 +421,63 @@ impl NewTask {
             return Err(TaskError::invalid("args", "change in a JSON round trip"));
         }
         Ok(text)
+    }
+}
+
+/// The longest [`NewTask::timeout`]: 7 days.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The longest [`UniqueScope::For`] period: 10 years.
+const MAX_UNIQUE_PERIOD: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
+/// Whether `name` may name a label or a rate-limit key: 1 to 50 ASCII letters, digits, `_`
+/// or `-`.
+pub fn is_label_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 50
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// How long a task's idempotency key stays taken, so that a second enqueue under it gets
+/// the first task's id instead of a new task (River's unique jobs, Oban's `unique: [period:
+/// …, states: …]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UniqueScope {
+    /// Until the task's result is pruned (the default).
+    #[default]
+    Forever,
+    /// While the task has not finished: once it is `SUCCESSFUL`, `FAILED` or `CANCELLED`,
+    /// the key may be used by a new task.
+    UntilFinished,
+    /// For this long after the first task was enqueued ("once per user per hour"), whether
+    /// it has finished or not.
+    For(Duration),
+}
+
+impl UniqueScope {
+    /// The stored form: `forever`, `unfinished` or `until`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            UniqueScope::Forever => "forever",
+            UniqueScope::UntilFinished => "unfinished",
+            UniqueScope::For(_) => "until",
+        }
+    }
+
+    /// When the key is released, for a task enqueued at `enqueued_at` (`For` only).
+    pub(crate) fn until(self, enqueued_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            UniqueScope::For(period) => Some(
+                chrono::Duration::from_std(period)
+                    .ok()
+                    .and_then(|d| enqueued_at.checked_add_signed(d))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -448,6 +614,9 @@ pub struct ClaimedTask {
     /// How many earlier attempts ended without an outcome (their lease expired); a task
     /// with any is a *suspect*, run alone (see [`ClaimRequest::isolated`]).
     pub lease_expiries: u32,
+    /// The longest this attempt may run ([`NewTask::timeout`]; `None`: the task's own
+    /// [`Task::TIMEOUT`](super::Task::TIMEOUT)).
+    pub timeout: Option<Duration>,
 }
 
 /// How an attempt ended, as the worker reports it.
@@ -568,7 +737,7 @@ pub trait WorkerBackend: TaskBackend {
         max_lease_expiries: u32,
     ) -> Result<RescueReport, TaskError>;
 
-    /// Deletes `SUCCESSFUL` and `FAILED` tasks that finished before `finished_before`;
+    /// Deletes `SUCCESSFUL`, `FAILED` and `CANCELLED` tasks that finished before `finished_before`;
     /// returns how many.
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError>;
 

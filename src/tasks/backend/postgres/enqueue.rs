@@ -52,6 +52,10 @@ impl PostgresBackend {
             let mut max_attempts = Vec::with_capacity(n);
             let mut key = Vec::with_capacity(n);
             let mut route = Vec::with_capacity(n);
+            let mut timeout_ms = Vec::with_capacity(n);
+            let mut labels = Vec::with_capacity(n);
+            let mut unique_scope = Vec::with_capacity(n);
+            let mut unique_until = Vec::with_capacity(n);
             for task in chunk {
                 let tid = TaskId::new();
                 ids.push(tid);
@@ -64,6 +68,10 @@ impl PostgresBackend {
                 max_attempts.push(to_i32(task.max_attempts));
                 key.push(task.idempotency_key.as_deref());
                 route.push(task.route.as_deref());
+                timeout_ms.push(task.timeout_ms());
+                labels.push(task.labels_json());
+                unique_scope.push(task.unique_scope());
+                unique_until.push(task.unique.until(now));
                 if let Some(k) = &task.idempotency_key {
                     keys.push(k.clone());
                 }
@@ -80,6 +88,10 @@ impl PostgresBackend {
                 .bind(now)
                 .bind(&self.inner.sql.channel)
                 .bind(route)
+                .bind(timeout_ms)
+                .bind(labels)
+                .bind(unique_scope)
+                .bind(unique_until)
                 .execute(&mut *conn)
                 .await?;
         }

@@ -13,6 +13,7 @@ use crate::tasks::backend::migrate::{self, MigrationTarget};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/postgres/0001_tasks.sql"),
     include_str!("../../../../migrations/postgres/0002_lease_expiries.sql"),
+    include_str!("../../../../migrations/postgres/0003_operations.sql"),
 ];
 
 /// One schema, inside the migrating transaction that holds its advisory lock.

@@ -29,10 +29,10 @@ impl Sql {
         Sql {
             insert: format!(
                 "WITH ins AS (\
-                   INSERT INTO {t} (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) \
-                   SELECT u.id, u.task_name, u.queue_name, u.priority, u.args::json, 'READY', $9, u.run_after, u.max_attempts, u.idempotency_key, u.route \
-                   FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[], $11::text[]) \
-                     WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, route, ord) \
+                   INSERT INTO {t} (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route, timeout_ms, labels, unique_scope, unique_until) \
+                   SELECT u.id, u.task_name, u.queue_name, u.priority, u.args::json, 'READY', $9, u.run_after, u.max_attempts, u.idempotency_key, u.route, u.timeout_ms, u.labels::jsonb, u.unique_scope, u.unique_until \
+                   FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[], $11::text[], $12::int8[], $13::text[], $14::text[], $15::timestamptz[]) \
+                     WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, route, timeout_ms, labels, unique_scope, unique_until, ord) \
                    ORDER BY u.ord \
                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING queue_name) \
                  SELECT n.inserted, CASE WHEN n.inserted > 0 THEN pg_notify($10, n.queues) END::text AS notified \
@@ -61,7 +61,7 @@ impl Sql {
                    worker_ids = array_append(t.worker_ids, $4) \
                  FROM ready, cfg WHERE t.seq = ready.seq \
                  RETURNING t.seq, t.id, t.task_name, t.queue_name, t.priority, t.args, t.attempt, t.max_attempts, \
-                   t.enqueued_at, t.run_after, t.lease_expiries"
+                   t.enqueued_at, t.run_after, t.lease_expiries, t.timeout_ms"
             ),
             // Rows are locked in `seq` order (here, in `finish` and nowhere else without
             // SKIP LOCKED), so a worker's heartbeat and completion batches cannot deadlock.
@@ -114,7 +114,7 @@ impl Sql {
             ),
             prune: format!(
                 "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} \
-                 WHERE status IN ('SUCCESSFUL', 'FAILED') AND finished_at < $1 LIMIT 5000 \
+                 WHERE status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED') AND finished_at < $1 LIMIT 5000 \
                  FOR UPDATE SKIP LOCKED)"
             ),
             channel,

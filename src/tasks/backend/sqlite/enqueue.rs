@@ -14,7 +14,7 @@ use super::rows::{corrupt, micros};
 use crate::tasks::backend::{NewTask, TaskBackend, same_keyed_task};
 use crate::tasks::{TaskError, TaskId};
 
-/// Rows per multi-row `INSERT` (9 parameters each, well under SQLite's 32766 limit).
+/// Rows per multi-row `INSERT` (14 parameters each, well under SQLite's 32766 limit).
 const INSERT_CHUNK: usize = 1000;
 
 impl SqliteBackend {
@@ -94,7 +94,7 @@ pub(super) async fn insert_tasks(
         .collect();
     for chunk in fresh.chunks(INSERT_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route) ",
+            "INSERT INTO mailroom_tasks (id, task_name, queue_name, priority, args, status, enqueued_at, run_after, max_attempts, idempotency_key, route, timeout_ms, labels, unique_scope, unique_until) ",
         );
         let mut rows = Vec::with_capacity(chunk.len());
         for (i, task) in chunk {
@@ -114,7 +114,11 @@ pub(super) async fn insert_tasks(
                 .push_bind(task.run_after.map_or(now_us, micros))
                 .push_bind(i64::from(task.max_attempts))
                 .push_bind(task.idempotency_key.as_deref())
-                .push_bind(task.route.as_deref());
+                .push_bind(task.route.as_deref())
+                .push_bind(task.timeout_ms())
+                .push_bind(task.labels_json())
+                .push_bind(task.unique_scope())
+                .push_bind(task.unique.until(now).map(micros));
         });
         qb.build().execute(&mut *conn).await?;
     }

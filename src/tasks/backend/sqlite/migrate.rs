@@ -11,6 +11,7 @@ use crate::tasks::backend::migrate::{self, MigrationTarget};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0001_tasks.sql"),
     include_str!("../../../../migrations/sqlite/0002_lease_expiries.sql"),
+    include_str!("../../../../migrations/sqlite/0003_operations.sql"),
 ];
 
 /// The database file, inside the migrating `BEGIN IMMEDIATE` transaction.

@@ -205,7 +205,7 @@ impl WorkerBackend for SqliteBackend {
         }
         qb.push(") ORDER BY priority DESC, run_after, seq LIMIT ")
             .push_bind(limit)
-            .push(") RETURNING seq, id, task_name, queue_name, priority, args, attempt, max_attempts, enqueued_at, run_after, lease_expiries");
+            .push(") RETURNING seq, id, task_name, queue_name, priority, args, attempt, max_attempts, enqueued_at, run_after, lease_expiries, timeout_ms");
         let rows = qb.build().fetch_all(&self.writer).await?;
         let claimed = rows
             .iter()
@@ -356,7 +356,7 @@ impl WorkerBackend for SqliteBackend {
             // In slices, so the write lock is never held for long.
             let done = sqlx::query(
                 "DELETE FROM mailroom_tasks WHERE seq IN (SELECT seq FROM mailroom_tasks \
-                 WHERE status IN ('SUCCESSFUL', 'FAILED') AND finished_at < ? LIMIT 5000)",
+                 WHERE status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED') AND finished_at < ? LIMIT 5000)",
             )
             .bind(micros(finished_before))
             .execute(&self.writer)

@@ -105,6 +105,9 @@ pub(super) fn claimed_from_row(
             run_after: from_micros(row.try_get("run_after")?)?,
             lease_expires_at,
             lease_expiries: to_u32(row.try_get("lease_expiries")?, "lease_expiries")?,
+            timeout: row
+                .try_get::<Option<i64>, _>("timeout_ms")?
+                .map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
         },
     ))
 }
