@@ -23,6 +23,8 @@ pub(super) mod postgres;
 pub(super) mod dummy;
 pub(super) mod immediate;
 pub(super) mod operations;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod settings;
 
 /// The lowest priority a task may have.
 pub const MIN_PRIORITY: i32 = -100;

@@ -24,6 +24,7 @@ mod enqueue;
 mod migrate;
 mod notify;
 mod options;
+mod queues;
 mod rows;
 mod sql;
 
@@ -59,6 +60,7 @@ struct Inner {
     queues: Vec<String>,
     sql: Sql,
     listener: OnceLock<Listener>,
+    settings: super::settings::SettingsCache,
 }
 
 /// The PostgreSQL task backend. Cheap to clone (all clones share one pool).
@@ -182,6 +184,7 @@ impl PostgresBackend {
                 schema: schema.to_owned(),
                 queues,
                 listener: OnceLock::new(),
+                settings: Default::default(),
             }),
         };
         backend.migrate().await?;

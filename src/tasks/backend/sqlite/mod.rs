@@ -15,6 +15,7 @@ mod enqueue;
 mod migrate;
 mod open;
 mod options;
+mod queues;
 mod rows;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ pub struct SqliteBackend {
     reader: SqlitePool,
     queues: Vec<String>,
     path: PathBuf,
+    settings: super::settings::SettingsCache,
 }
 
 impl SqliteBackend {

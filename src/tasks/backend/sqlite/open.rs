@@ -71,6 +71,7 @@ impl SqliteBackend {
             reader,
             queues: options.queues.clone(),
             path: options.path,
+            settings: Default::default(),
         };
         backend
             .check_pragmas(&backend.writer, options.busy_timeout)
