@@ -11,6 +11,7 @@
 //! `migrate.rs`, `enqueue.rs` (inserts and idempotency keys), `rows.rs` (row mapping); this
 //! one holds the backend and its [`TaskBackend`] and [`WorkerBackend`] implementations.
 
+mod claim;
 mod enqueue;
 mod migrate;
 mod open;
@@ -35,7 +36,7 @@ use super::{
 };
 use crate::tasks::{TaskError, TaskId, TaskResult};
 use enqueue::insert_tasks;
-use rows::{args_json, claimed_from_row, error_json, micros, result_from_row, return_json};
+use rows::{args_json, error_json, micros, result_from_row, return_json};
 
 /// Successes per bulk `UPDATE ... FROM (VALUES ...)` (5 parameters each).
 const FINISH_CHUNK: usize = 500;
@@ -141,80 +142,7 @@ impl WorkerBackend for SqliteBackend {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        if req.limit == 0
-            || req.queues.is_empty()
-            || req.task_names.as_ref().is_some_and(Vec::is_empty)
-        {
-            return Ok(Vec::new());
-        }
-        let now = micros(req.now);
-        let lease = chrono::Duration::from_std(req.lease)
-            .map_err(|e| TaskError::storage("lease too long", e))?;
-        let expires = req.now + lease;
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "UPDATE mailroom_tasks SET status = 'RUNNING', attempt = attempt + 1, worker_id = ",
-        );
-        qb.push_bind(&req.worker_id)
-            .push(", lease_expires_at = ")
-            .push_bind(micros(expires))
-            .push(", started_at = COALESCE(started_at, ")
-            .push_bind(now)
-            .push("), last_attempted_at = ")
-            .push_bind(now)
-            .push(", worker_ids = json_insert(worker_ids, '$[#]', ")
-            .push_bind(&req.worker_id)
-            .push(") WHERE seq IN (SELECT seq FROM (");
-        // One index-ordered, limited scan per queue, merged: `queue_name IN (...)` over
-        // several queues would sort every ready row of those queues on each claim.
-        let limit = i64::try_from(req.limit).unwrap_or(i64::MAX);
-        for (i, q) in req.queues.iter().enumerate() {
-            if i > 0 {
-                qb.push(" UNION ALL ");
-            }
-            qb.push(
-                "SELECT * FROM (SELECT seq, priority, run_after FROM mailroom_tasks \
-                 WHERE status = 'READY' AND queue_name = ",
-            )
-            .push_bind(q)
-            .push(" AND run_after <= ")
-            .push_bind(now);
-            if !req.isolated {
-                qb.push(" AND lease_expiries = 0");
-            }
-            if let Some(names) = &req.task_names {
-                qb.push(" AND task_name IN (");
-                let mut list = qb.separated(", ");
-                for name in names {
-                    list.push_bind(name);
-                }
-                qb.push(")");
-            }
-            if let Some(routes) = &req.routes {
-                qb.push(" AND (route IS NULL");
-                if !routes.is_empty() {
-                    qb.push(" OR route IN (");
-                    let mut list = qb.separated(", ");
-                    for route in routes {
-                        list.push_bind(route);
-                    }
-                    qb.push(")");
-                }
-                qb.push(")");
-            }
-            qb.push(" ORDER BY priority DESC, run_after, seq LIMIT ")
-                .push_bind(limit)
-                .push(")");
-        }
-        qb.push(") ORDER BY priority DESC, run_after, seq LIMIT ")
-            .push_bind(limit)
-            .push(") RETURNING seq, id, task_name, queue_name, priority, args, attempt, max_attempts, enqueued_at, run_after, lease_expiries, timeout_ms");
-        let rows = qb.build().fetch_all(&self.writer).await?;
-        let claimed = rows
-            .iter()
-            .map(|row| claimed_from_row(row, &req.worker_id, expires))
-            .collect::<Result<Vec<_>, _>>()?;
-        // RETURNING gives no order; restore the claim order.
-        Ok(super::in_claim_order(claimed))
+        self.claim_tasks(req).await
     }
 
     async fn heartbeat(
