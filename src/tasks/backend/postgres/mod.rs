@@ -20,6 +20,7 @@
 //! keys), `notify.rs` (LISTEN/NOTIFY wake-ups), `migrate.rs`, `rows.rs` (row mapping);
 //! this one holds the backend and its [`TaskBackend`] and [`WorkerBackend`] implementations.
 
+mod claim;
 mod enqueue;
 mod migrate;
 mod notify;
@@ -51,7 +52,7 @@ use crate::tasks::{TaskError, TaskId, TaskResult};
 use enqueue::INSERT_CHUNK;
 use notify::Listener;
 use options::{check_schema, connection_error, redact};
-use rows::{applied, claimed_from_row, error_json, result_from_row, to_i32};
+use rows::{applied, error_json, result_from_row, to_i32};
 use sql::Sql;
 
 struct Inner {
@@ -252,34 +253,7 @@ impl WorkerBackend for PostgresBackend {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<ClaimedTask>, TaskError> {
-        if req.limit == 0
-            || req.queues.is_empty()
-            || req.task_names.as_ref().is_some_and(Vec::is_empty)
-        {
-            return Ok(Vec::new());
-        }
-        // A claiming process will wait for work: LISTEN from now on.
-        self.listener();
-        let lease = chrono::Duration::from_std(req.lease)
-            .map_err(|e| TaskError::storage("lease too long", e))?;
-        let expires = req.now + lease;
-        let rows = sqlx::query(&self.inner.sql.claim)
-            .bind(req.now)
-            .bind(&req.queues)
-            .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
-            .bind(&req.worker_id)
-            .bind(expires)
-            .bind(req.isolated)
-            .bind(&req.task_names)
-            .bind(&req.routes)
-            .fetch_all(&self.inner.pool)
-            .await?;
-        let claimed = rows
-            .iter()
-            .map(|row| claimed_from_row(row, &req.worker_id, expires))
-            .collect::<Result<Vec<_>, _>>()?;
-        // RETURNING gives no order; restore the claim order.
-        Ok(super::in_claim_order(claimed))
+        self.claim_tasks(req).await
     }
 
     async fn heartbeat(

@@ -17,6 +17,7 @@ pub(super) struct Sql {
 impl Sql {
     pub(super) fn new(schema: &str, synchronous_worker_commits: bool) -> Self {
         let t = format!("\"{schema}\".mailroom_tasks");
+        let q = format!("\"{schema}\".mailroom_queues");
         // Worker statements set `synchronous_commit` for their own (implicit) transaction.
         let commit = if synchronous_worker_commits {
             "on"
@@ -50,6 +51,8 @@ impl Sql {
                 "WITH {cfg}, ready AS (\
                    SELECT seq FROM {t} \
                    WHERE status = 'READY' AND run_after <= $1 AND queue_name = ANY($2::text[]) \
+                     AND queue_name <> ALL (SELECT q.queue_name FROM {q} q \
+                       WHERE q.paused_at IS NOT NULL OR q.rate_limit IS NOT NULL) \
                      AND ($6::bool OR lease_expiries = 0) \
                      AND ($7::text[] IS NULL OR task_name = ANY($7::text[])) \
                      AND ($8::text[] IS NULL OR route IS NULL OR route = ANY($8::text[])) \
