@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -208,11 +209,12 @@ impl Task for SendMail {
             .deliver(transport.as_ref(), &args)
             .instrument(span)
             .await;
-        let delivery = delivery.map_err(|err| failure(&err))?;
+        let backoff = self.retry_policy().delay(ctx.attempt);
+        let delivery = delivery.map_err(|err| failure(&err, backoff))?;
         if delivery.deferred.is_empty() {
             return Ok(delivery);
         }
-        Err(deferred(args, delivery))
+        Err(deferred(args, delivery, backoff))
     }
 }
 
@@ -241,7 +243,7 @@ impl SendMail {
 
 /// The retry of a task whose server deferred some recipients: the next attempt gets the
 /// progress so far and sends to the deferred recipients only, with the same message.
-fn deferred(args: SendMailArgs, delivery: Delivery) -> TaskFailure {
+fn deferred(args: SendMailArgs, delivery: Delivery, backoff: Duration) -> TaskFailure {
     let list = |rs: &[Rejection]| {
         rs.iter()
             .map(|r| format!("{} ({} {})", r.recipient, r.code, r.message))
@@ -269,7 +271,17 @@ fn deferred(args: SendMailArgs, delivery: Delivery) -> TaskFailure {
         }),
         ..args
     };
-    let failure = TaskFailure::retry("deferred", message);
+    // A recipient deferred with a throttling reply waits as long as its server asked.
+    let throttled = next
+        .progress
+        .iter()
+        .flat_map(|p| &p.deferred)
+        .filter_map(|d| throttle_delay(d.code, &d.message, backoff))
+        .max();
+    let mut failure = TaskFailure::retry("deferred", message);
+    if let Some(delay) = throttled {
+        failure = failure.after(delay);
+    }
     match serde_json::to_value(&next) {
         Ok(value) => failure.with_args(value),
         // Not reachable for these types; without the progress the retry would send to
@@ -284,7 +296,11 @@ fn deferred(args: SendMailArgs, delivery: Delivery) -> TaskFailure {
 /// (a 4xx reply, a full disk, a broken queue, a setting), is retried with backoff, the
 /// error kept in the task result. This is the one place a `mailroom::Error` becomes a
 /// [`TaskFailure`].
-fn failure(err: &Error) -> TaskFailure {
+///
+/// A server that said when to come back is waited for: an HTTP API's `Retry-After` (a 429
+/// with a delay), or an SMTP throttling reply (see [`throttle_delay`]); `backoff` is the
+/// task's own delay for this attempt.
+fn failure(err: &Error, backoff: Duration) -> TaskFailure {
     let kind = err.kind();
     // The failure's `kind` names stored in task results, kept as they were.
     let name = match kind {
@@ -299,14 +315,100 @@ fn failure(err: &Error) -> TaskFailure {
         return TaskFailure::permanent(name, err.to_string());
     }
     let retry = TaskFailure::retry(name, err.to_string());
-    // The server said when to come back (an HTTP API's Retry-After): wait that long.
     match err {
         Error::Transient(DeliveryFailure {
             retry_after: Some(delay),
             ..
         }) => retry.after(*delay),
+        Error::Transient(DeliveryFailure {
+            code: Some(code),
+            message,
+            ..
+        }) => match throttle_delay(*code, message, backoff) {
+            Some(delay) => retry.after(delay),
+            None => retry,
+        },
         _ => retry,
     }
+}
+
+/// The SMTP replies that mean "too much, too fast — come back later" (RFC 5321 §4.2.3,
+/// and what large receivers and SES send when they throttle): 421 (service closing), 450
+/// and 451 (greylisting, rate limits), 452 (too many recipients or connections), 454 (SES:
+/// "Throttling failure: Maximum sending rate exceeded").
+const THROTTLE_CODES: [u16; 5] = [421, 450, 451, 452, 454];
+
+/// The most a delay read from a reply is trusted for.
+const THROTTLE_CAP: Duration = Duration::from_secs(6 * 3600);
+
+/// How long to wait after a throttling reply that says: the delay its text states ("try
+/// again in 30 seconds", "retry after 5 minutes"), but never less than the task's own
+/// `backoff`. `None` (the task's backoff applies) for other replies and for throttling
+/// replies that state no delay.
+fn throttle_delay(code: u16, text: &str, backoff: Duration) -> Option<Duration> {
+    if !THROTTLE_CODES.contains(&code) {
+        return None;
+    }
+    stated_delay(text).map(|d| d.max(backoff))
+}
+
+/// A delay a reply text states: a number followed by a unit (`s`, `sec`, `seconds`, `m`,
+/// `min`, `minutes`, `h`, `hours`) after "in" or "after" (e.g. "try again in 30 seconds",
+/// "retry after 5 min"), capped at [`THROTTLE_CAP`].
+fn stated_delay(text: &str) -> Option<Duration> {
+    let lower = text.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, w) in words.iter().enumerate() {
+        if *w != "in" && *w != "after" {
+            continue;
+        }
+        let Some(next) = words.get(i + 1) else {
+            continue;
+        };
+        // "30 seconds" or "30s".
+        let digits: String = next.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(n) = digits.parse::<u64>() else {
+            continue;
+        };
+        let unit = match &next[digits.len()..] {
+            "" => words.get(i + 2).copied().unwrap_or(""),
+            rest => rest,
+        };
+        let unit = unit.trim_end_matches('.');
+        let secs = match unit {
+            "s" | "sec" | "secs" | "second" | "seconds" => n,
+            "m" | "min" | "mins" | "minute" | "minutes" => n.saturating_mul(60),
+            "h" | "hr" | "hrs" | "hour" | "hours" => n.saturating_mul(3600),
+            _ => continue,
+        };
+        return Some(Duration::from_secs(secs).min(THROTTLE_CAP));
+    }
+    None
+}
+
+/// The rate-limit labels of a `send_mail` task: `transport` (its name) and `domain` (the
+/// recipients' domain, lowercase ASCII; the distinct domains joined by `,` for a message to
+/// several, or the first one's when those would not fit a label).
+fn rate_labels(email: &Email, transport: &str) -> Vec<(&'static str, String)> {
+    let mut domains: Vec<String> = Vec::new();
+    for address in email.recipients() {
+        if let Ok(d) = address.ascii_domain() {
+            let d = d.to_ascii_lowercase();
+            if !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
+    }
+    let first = domains.first().cloned().unwrap_or_default();
+    domains.sort();
+    let mut domain = domains.join(",");
+    if domain.len() > 500 {
+        domain = first;
+    }
+    vec![("transport", transport.to_owned()), ("domain", domain)]
 }
 
 /// Gives a message a Message-ID when it has none, so that every attempt (and the
@@ -339,6 +441,10 @@ pub fn new_task(email: &Email, transport: &str) -> Result<NewTask> {
         .priority(SendMail::PRIORITY)
         .max_attempts(SendMail::MAX_ATTEMPTS);
     task.idempotency_key = SendMail::idempotency_key(&args);
+    // Rate limits on the queue may key by these (`mailroom queue limit … --key-by domain`).
+    for (name, value) in rate_labels(&args.message, transport) {
+        task = task.label(name, value);
+    }
     // Only a worker that has this transport claims the task (see `SendMail::routes`).
     Ok(task.route(route(transport)))
 }
@@ -379,5 +485,91 @@ fn enqueue_error(err: TaskError) -> Error {
             ),
         ),
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_replies_wait_as_long_as_the_server_said() {
+        let backoff = Duration::from_secs(2);
+        let wait = |code, text| throttle_delay(code, text, backoff);
+        assert_eq!(
+            wait(421, "4.7.0 Try again in 30 seconds"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            wait(450, "4.2.0 greylisted, please retry after 5 minutes."),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(wait(451, "try again in 2m"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            wait(454, "Throttling failure: Maximum sending rate exceeded."),
+            None,
+            "no delay stated: the task's backoff"
+        );
+        assert_eq!(wait(452, "in 9999 hours"), Some(THROTTLE_CAP));
+        assert_eq!(
+            throttle_delay(421, "try again in 5 s", Duration::from_secs(600)),
+            Some(Duration::from_secs(600)),
+            "a longer backoff stands"
+        );
+        assert_eq!(wait(550, "no such user; try again in 30 seconds"), None);
+        assert_eq!(wait(447, "try again in 30 seconds"), None);
+    }
+
+    #[test]
+    fn failures_carry_the_throttle_delay_and_other_transient_errors_the_backoff() {
+        let backoff = Duration::from_secs(2);
+        let throttled = Error::Transient(DeliveryFailure::with_code(421, "try again in 45 s"));
+        assert_eq!(
+            failure(&throttled, backoff).retry_after,
+            Some(Duration::from_secs(45))
+        );
+        let asked = Error::Transient(
+            DeliveryFailure::with_code(429, "slow down").with_retry_after(Duration::from_secs(7)),
+        );
+        assert_eq!(
+            failure(&asked, backoff).retry_after,
+            Some(Duration::from_secs(7))
+        );
+        let other = Error::Transient(DeliveryFailure::with_code(471, "local problem"));
+        assert_eq!(failure(&other, backoff).retry_after, None);
+    }
+
+    #[test]
+    fn tasks_are_labelled_with_their_transport_and_recipient_domain() {
+        let email = Email::builder()
+            .from("a@Example.org")
+            .to("b@MAIL.Example.com")
+            .bcc("c@mail.example.com")
+            .subject("s")
+            .text("t")
+            .build()
+            .unwrap();
+        let task = new_task(&email, "smtp").unwrap();
+        assert_eq!(
+            task.labels.get("transport").map(String::as_str),
+            Some("smtp")
+        );
+        assert_eq!(
+            task.labels.get("domain").map(String::as_str),
+            Some("mail.example.com")
+        );
+        let two = Email::builder()
+            .from("a@example.org")
+            .to("b@z.example")
+            .cc("c@a.example")
+            .subject("s")
+            .text("t")
+            .build()
+            .unwrap();
+        let task = new_task(&two, "smtp").unwrap();
+        assert_eq!(
+            task.labels.get("domain").map(String::as_str),
+            Some("a.example,z.example")
+        );
     }
 }
