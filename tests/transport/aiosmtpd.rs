@@ -28,6 +28,8 @@ pub(crate) struct Received {
     pub(crate) data: Vec<u8>,
     pub(crate) tls: bool,
     pub(crate) authenticated: bool,
+    /// When the server took the message, in seconds since the Unix epoch.
+    pub(crate) at: f64,
 }
 
 impl Received {
@@ -175,6 +177,7 @@ impl Aiosmtpd {
                         .unwrap(),
                     tls: v["tls"].as_bool().unwrap(),
                     authenticated: v["authenticated"].as_bool().unwrap(),
+                    at: v["at"].as_f64().unwrap(),
                 }
             })
             .collect()

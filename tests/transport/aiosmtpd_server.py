@@ -54,6 +54,7 @@ class Handler:
             "tls": session.ssl is not None
             or server.transport.get_extra_info("sslcontext") is not None,
             "authenticated": bool(session.authenticated),
+            "at": time.time(),
         }
         with open(self.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
