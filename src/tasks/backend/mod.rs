@@ -463,6 +463,7 @@ pub enum UniqueScope {
 
 impl UniqueScope {
     /// The stored form: `forever`, `unfinished` or `until`.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             UniqueScope::Forever => "forever",
@@ -472,6 +473,7 @@ impl UniqueScope {
     }
 
     /// When the key is released, for a task enqueued at `enqueued_at` (`For` only).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn until(self, enqueued_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             UniqueScope::For(period) => Some(
