@@ -23,6 +23,7 @@
 mod enqueue;
 mod migrate;
 mod notify;
+mod operations;
 mod options;
 mod queues;
 mod rows;
