@@ -8,8 +8,10 @@
 //!   finish, rescue, prune). [`ImmediateBackend`] (runs inside enqueue) and
 //!   [`DummyBackend`] (records, never runs) are clients only; `SqliteBackend` (the
 //!   embedded, durable default; feature `sqlite`) and `PostgresBackend` (feature
-//!   `postgres`) play both. [`open`] opens any of them from a URL as a client,
-//!   [`connect_worker`] a durable one for a worker.
+//!   `postgres`) play both, and the operator's role too, [`QueueOperations`] (list, count,
+//!   cancel, retry; pause, resume, rate-limit queues). [`connect`] opens any of them from a
+//!   URL as a client, [`connect_worker`] a durable one for a worker,
+//!   [`connect_operations`] a durable one for an operator.
 //! - [`Worker`]: runs tasks concurrently from several queues with leases and heartbeats,
 //!   fenced completions, retries with backoff (a retry may hand its progress to the next
 //!   attempt, [`TaskFailure::with_args`]), a rescuer for dead workers' tasks, a pruner and
@@ -128,22 +130,54 @@ pub async fn connect_worker(url: &str) -> Result<Arc<dyn WorkerBackend>, TaskErr
         }),
         #[cfg(feature = "sqlite")]
         "sqlite" => Ok(Arc::new(SqliteBackend::connect(url).await?)),
-        #[cfg(not(feature = "sqlite"))]
-        "sqlite" => Err(TaskError::configuration(
-            "queue",
-            "the sqlite backend is not compiled in; enable the `sqlite` feature",
-        )),
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => Ok(Arc::new(PostgresBackend::connect(url).await?)),
-        #[cfg(not(feature = "postgres"))]
-        "postgres" | "postgresql" => Err(TaskError::configuration(
+        other => Err(durable_scheme_error(other)),
+    }
+}
+
+/// Opens a durable backend from a queue URL in the operator's role ([`QueueOperations`]:
+/// list, count, cancel and retry tasks; pause, resume and rate-limit queues):
+/// `sqlite:PATH` or `postgres://...`, as for [`connect`]. `Arc<dyn QueueOperations>`
+/// upcasts to `Arc<dyn TaskBackend>` to enqueue and read results too.
+///
+/// # Errors
+///
+/// [`TaskError::Unsupported`] for `immediate:` and `dummy:`, which keep no queue to
+/// operate; [`TaskError::Configuration`] (field `queue`) as for [`connect_worker`].
+pub async fn connect_operations(url: &str) -> Result<Arc<dyn QueueOperations>, TaskError> {
+    match scheme(url)? {
+        "immediate" => Err(TaskError::Unsupported {
+            backend: "immediate",
+            operation: "queue operations: an `immediate:` queue runs each task inside enqueue and keeps no queue; use a sqlite:PATH or postgres://... queue",
+        }),
+        "dummy" => Err(TaskError::Unsupported {
+            backend: "dummy",
+            operation: "queue operations: a `dummy:` queue only records tasks in memory; use a sqlite:PATH or postgres://... queue",
+        }),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Arc::new(SqliteBackend::connect(url).await?)),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresBackend::connect(url).await?)),
+        other => Err(durable_scheme_error(other)),
+    }
+}
+
+/// The error for a durable queue scheme that is not compiled in, or unknown.
+fn durable_scheme_error(scheme: &str) -> TaskError {
+    match scheme {
+        "sqlite" => TaskError::configuration(
+            "queue",
+            "the sqlite backend is not compiled in; enable the `sqlite` feature",
+        ),
+        "postgres" | "postgresql" => TaskError::configuration(
             "queue",
             "the postgres backend is not compiled in; enable the `postgres` feature",
-        )),
-        other => Err(TaskError::configuration(
+        ),
+        other => TaskError::configuration(
             "queue",
             format!("unknown queue scheme `{other}:`; {SCHEMES}"),
-        )),
+        ),
     }
 }
 

@@ -184,6 +184,11 @@ pub struct TaskResult {
     pub return_value: Option<serde_json::Value>,
     /// The idempotency key it was enqueued with, if any.
     pub idempotency_key: Option<String>,
+    /// When an operator asked to cancel it while it was `RUNNING`
+    /// ([`QueueOperations::cancel`](super::QueueOperations::cancel)); its worker stops the
+    /// attempt and records `CANCELLED`. `None` when no cancel is pending.
+    #[serde(default)]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 impl TaskResult {

@@ -72,6 +72,7 @@ pub(crate) fn ready_result(id: TaskId, task: NewTask, now: DateTime<Utc>) -> Tas
         errors: Vec::new(),
         return_value: None,
         idempotency_key: task.idempotency_key,
+        cancel_requested_at: None,
     }
 }
 

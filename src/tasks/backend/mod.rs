@@ -24,6 +24,8 @@ pub(super) mod dummy;
 pub(super) mod immediate;
 pub(super) mod operations;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod operator;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod rate;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod settings;

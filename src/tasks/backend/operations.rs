@@ -3,7 +3,7 @@
 //! limits. Every setting is stored in the database, so it holds for every worker on every
 //! machine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -92,8 +92,22 @@ pub struct TaskPage {
 pub struct TaskCounts {
     /// Queue name → status → count. Statuses without tasks are left out.
     pub counts: BTreeMap<String, BTreeMap<TaskStatus, u64>>,
+    /// The (queue, status) counts that are estimates: a population too large to count
+    /// within a few milliseconds (more than 50,000 tasks) is estimated from a sample of the
+    /// status index, typically within a few percent.
+    #[serde(default)]
+    pub estimated: BTreeSet<(String, TaskStatus)>,
     /// `true` when every count is exact; `false` when some are estimates (say so to users).
     pub exact: bool,
+}
+
+impl TaskCounts {
+    /// Whether the count of `status` in `queue` is an estimate.
+    pub fn is_estimated(&self, queue: &str, status: TaskStatus) -> bool {
+        self.estimated
+            .iter()
+            .any(|(q, s)| q == queue && *s == status)
+    }
 }
 
 /// What [`QueueOperations::cancel`] did with one task.

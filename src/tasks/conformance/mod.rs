@@ -23,7 +23,8 @@
 //! that fails panics with its name in the message.
 //!
 //! The cases are grouped by topic, one file each (as River's driver suite is): validation,
-//! enqueue (and transactions), claim, lease, rescue, retry, worker, idempotency, prune;
+//! enqueue (and transactions), claim, lease, rescue, retry, worker, idempotency, prune,
+//! operations (the operator's role);
 //! the suite's tasks are in `tasks.rs`. This file holds [`run_all`] and the helpers the
 //! cases share.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -32,6 +33,7 @@ mod claim;
 mod enqueue;
 mod idempotency;
 mod lease;
+mod operations;
 mod prune;
 mod rescue;
 mod retry;
@@ -53,9 +55,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    ClaimRequest, ClaimedTask, Lease, MAX_LEASE_EXPIRIES, NewTask, Registry, Task, TaskBackend,
-    TaskContext, TaskError, TaskFailure, TaskId, TaskResult, TaskStatus, TransactionalEnqueue,
-    Worker, WorkerBackend, WorkerBackendExt,
+    ClaimRequest, ClaimedTask, Lease, MAX_LEASE_EXPIRIES, NewTask, QueueOperations, Registry, Task,
+    TaskBackend, TaskContext, TaskError, TaskFailure, TaskId, TaskResult, TaskStatus,
+    TransactionalEnqueue, Worker, WorkerBackend, WorkerBackendExt,
 };
 
 /// The queues a backend under test must accept.
@@ -144,7 +146,7 @@ fn assert_conflict<T: std::fmt::Debug>(case: &str, r: Result<T, TaskError>) {
 /// [`CONFORMANCE_QUEUES`]). Panics, naming the case, on the first failure.
 pub async fn run_all<B, F, Fut>(make_backend: F)
 where
-    B: WorkerBackend + TransactionalEnqueue,
+    B: WorkerBackend + TransactionalEnqueue + QueueOperations,
     F: Fn() -> Fut,
     Fut: Future<Output = B>,
 {
@@ -181,5 +183,12 @@ where
         prune::pruning,
         enqueue::transactional_enqueue_rolled_back,
         enqueue::transactional_enqueue_committed,
+        operations::listing_filters,
+        operations::pages_have_no_duplicates_or_gaps_while_enqueuing,
+        operations::counts_per_queue_and_status,
+        operations::cancel_each_kind_of_task,
+        operations::cancel_races_claims_without_losing_a_task,
+        operations::retry_by_id_and_by_filter_runs_again,
+        operations::queue_settings_are_stored,
     );
 }

@@ -24,6 +24,7 @@ mod claim;
 mod enqueue;
 mod migrate;
 mod notify;
+mod operations;
 mod options;
 mod queues;
 mod rows;

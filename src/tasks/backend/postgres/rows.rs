@@ -45,6 +45,7 @@ pub(super) fn result_from_row(row: &PgRow) -> Result<TaskResult, TaskError> {
         errors: serde_json::from_value(errors).map_err(|e| corrupt("errors", e))?,
         return_value: row.try_get("return_value")?,
         idempotency_key: row.try_get("idempotency_key")?,
+        cancel_requested_at: row.try_get("cancel_requested_at")?,
     })
 }
 

@@ -44,8 +44,8 @@ impl Sql {
             ),
             get: format!(
                 "SELECT id, task_name, queue_name, priority, args, status, enqueued_at, run_after, started_at, \
-                 finished_at, last_attempted_at, attempt, max_attempts, worker_ids, errors, return_value, idempotency_key \
-                 FROM {t} WHERE id = $1"
+                 finished_at, last_attempted_at, attempt, max_attempts, worker_ids, errors, return_value, idempotency_key, \
+                 cancel_requested_at FROM {t} WHERE id = $1"
             ),
             claim: format!(
                 "WITH {cfg}, ready AS (\

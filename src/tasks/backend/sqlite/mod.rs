@@ -8,13 +8,15 @@
 
 //!
 //! The files: `options.rs` (the URL), `open.rs` (connections, WAL, pragma checks),
-//! `migrate.rs`, `enqueue.rs` (inserts and idempotency keys), `rows.rs` (row mapping); this
+//! `migrate.rs`, `enqueue.rs` (inserts and idempotency keys), `queues.rs` (per-queue
+//! settings), `operations.rs` (the operator's role), `rows.rs` (row mapping); this
 //! one holds the backend and its [`TaskBackend`] and [`WorkerBackend`] implementations.
 
 mod claim;
 mod enqueue;
 mod migrate;
 mod open;
+mod operations;
 mod options;
 mod queues;
 mod rows;

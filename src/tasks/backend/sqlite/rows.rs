@@ -62,6 +62,7 @@ pub(super) fn result_from_row(row: &SqliteRow) -> Result<TaskResult, TaskError> 
             .transpose()
             .map_err(|e| corrupt("return_value", e))?,
         idempotency_key: row.try_get("idempotency_key")?,
+        cancel_requested_at: opt_time(row.try_get("cancel_requested_at")?)?,
     })
 }
 

@@ -1,0 +1,345 @@
+//! [`QueueOperations`] on SQLite. Listings walk the status index `(status, queue_name,
+//! seq)` backwards, one limited range per queue and status, merged (or the table itself in
+//! `seq` order when the filter names neither); counts go through the same index (see
+//! `operator.rs` for when they are estimates). Cancel and retry are one statement each on
+//! the single writer connection, inside `BEGIN IMMEDIATE`, so a claim by another worker or
+//! process happens wholly before or after them.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use uuid::Uuid;
+
+use super::SqliteBackend;
+use super::rows::{micros, result_from_row};
+use crate::tasks::backend::operations::{
+    CancelOutcome, QueueOperations, QueueSettings, RateLimit, RetrySelection, TaskCounts,
+    TaskCursor, TaskFilter, TaskPage,
+};
+use crate::tasks::backend::operator::{
+    self, CountsBuilder, EXACT_UP_TO, cancel_outcomes, estimate, index_statuses, page_limit,
+    retry_statuses, sample_windows, unique_ids,
+};
+use crate::tasks::{TaskError, TaskId, TaskStatus};
+
+/// Ids per statement of a cancel or a retry by id.
+const ID_CHUNK: usize = 500;
+
+/// Appends the filter's conditions other than status and queue (`AND …`).
+fn push_conditions(qb: &mut QueryBuilder<'_, Sqlite>, filter: &TaskFilter, after: Option<i64>) {
+    if let Some(seq) = after {
+        qb.push(" AND seq < ").push_bind(seq);
+    }
+    if let Some(name) = &filter.task_name {
+        qb.push(" AND task_name = ").push_bind(name.clone());
+    }
+    let times = [
+        ("enqueued_at >= ", filter.enqueued_after),
+        ("enqueued_at < ", filter.enqueued_before),
+        ("finished_at >= ", filter.finished_after),
+        ("finished_at < ", filter.finished_before),
+    ];
+    for (cond, at) in times {
+        if let Some(at) = at {
+            qb.push(" AND ").push(cond).push_bind(micros(at));
+        }
+    }
+}
+
+impl SqliteBackend {
+    /// The queues holding tasks of each of `statuses`, found by skipping through the status
+    /// index (one seek per queue, not a scan of the tasks).
+    async fn status_queues(
+        &self,
+        statuses: &[TaskStatus],
+    ) -> Result<Vec<(TaskStatus, String)>, TaskError> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "WITH RECURSIVE q(status, name) AS (SELECT s.column1, \
+               (SELECT min(queue_name) FROM mailroom_tasks WHERE status = s.column1) FROM (VALUES ",
+        );
+        let mut list = qb.separated(", ");
+        for s in statuses {
+            list.push("(")
+                .push_bind_unseparated(s.as_str())
+                .push_unseparated(")");
+        }
+        qb.push(
+            ") AS s UNION ALL SELECT q.status, (SELECT min(t.queue_name) FROM mailroom_tasks t \
+               WHERE t.status = q.status AND t.queue_name > q.name) FROM q WHERE q.name IS NOT NULL) \
+             SELECT status, name FROM q WHERE name IS NOT NULL",
+        );
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get(0)?;
+                Ok((TaskStatus::from_str(&status)?, row.try_get(1)?))
+            })
+            .collect()
+    }
+
+    /// Exactly how many tasks of `status` `queue` holds, or `None` beyond [`EXACT_UP_TO`].
+    async fn count_up_to(&self, status: TaskStatus, queue: &str) -> Result<Option<u64>, TaskError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM mailroom_tasks \
+             WHERE status = ? AND queue_name = ? LIMIT ?)",
+        )
+        .bind(status.as_str())
+        .bind(queue)
+        .bind(EXACT_UP_TO as i64 + 1)
+        .fetch_one(&self.reader)
+        .await?;
+        let n = u64::try_from(n).unwrap_or(0);
+        Ok((n <= EXACT_UP_TO).then_some(n))
+    }
+
+    /// An estimate of how many tasks of `status` `queue` holds (more than
+    /// [`EXACT_UP_TO`]), from windows of the status index.
+    async fn count_estimate(&self, status: TaskStatus, queue: &str) -> Result<u64, TaskError> {
+        let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT min(seq) FROM mailroom_tasks WHERE status = ?1 AND queue_name = ?2), \
+                    (SELECT max(seq) FROM mailroom_tasks WHERE status = ?1 AND queue_name = ?2)",
+        )
+        .bind(status.as_str())
+        .bind(queue)
+        .fetch_one(&self.reader)
+        .await?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(0);
+        };
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT 0");
+        for (a, b) in sample_windows(lo, hi) {
+            qb.push(" + (SELECT count(*) FROM mailroom_tasks WHERE status = ")
+                .push_bind(status.as_str())
+                .push(" AND queue_name = ")
+                .push_bind(queue.to_owned())
+                .push(" AND seq >= ")
+                .push_bind(a)
+                .push(" AND seq < ")
+                .push_bind(b)
+                .push(")");
+        }
+        let sampled: i64 = qb.build_query_scalar().fetch_one(&self.reader).await?;
+        Ok(estimate(lo, hi, u64::try_from(sampled).unwrap_or(0)))
+    }
+
+    /// One cancel statement for `ids` (all in one transaction), then the status of the
+    /// others.
+    async fn cancel_once(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<(HashMap<Uuid, TaskStatus>, HashMap<Uuid, TaskStatus>), TaskError> {
+        let now = micros(Utc::now());
+        let mut changed = HashMap::new();
+        let mut seen = HashMap::new();
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in ids.chunks(ID_CHUNK) {
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+                "UPDATE mailroom_tasks SET \
+                   status = CASE status WHEN 'READY' THEN 'CANCELLED' ELSE status END, \
+                   finished_at = CASE status WHEN 'READY' THEN ",
+            );
+            qb.push_bind(now)
+                .push(
+                    " ELSE finished_at END, \
+                   cancel_requested_at = CASE status WHEN 'RUNNING' THEN COALESCE(cancel_requested_at, ",
+                )
+                .push_bind(now)
+                .push(
+                    ") ELSE cancel_requested_at END \
+                 WHERE status IN ('READY', 'RUNNING') AND id IN (",
+                );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(") RETURNING id, status");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let status: String = row.try_get(1)?;
+                changed.insert(row.try_get::<Uuid, _>(0)?, TaskStatus::from_str(&status)?);
+            }
+            let mut qb: QueryBuilder<'_, Sqlite> =
+                QueryBuilder::new("SELECT id, status FROM mailroom_tasks WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let status: String = row.try_get(1)?;
+                seen.insert(row.try_get::<Uuid, _>(0)?, TaskStatus::from_str(&status)?);
+            }
+        }
+        tx.commit().await?;
+        Ok((changed, seen))
+    }
+}
+
+/// The start of a retry statement: back to `READY`, at once, with room for one more
+/// attempt; the errors (and the arguments an attempt handed on) stay. Lease expiries are
+/// forgotten: an operator's retry is a fresh start, not a suspect's last chance.
+fn retry_statement<'a>(now: i64, statuses: &[TaskStatus]) -> QueryBuilder<'a, Sqlite> {
+    let mut qb: QueryBuilder<'a, Sqlite> =
+        QueryBuilder::new("UPDATE mailroom_tasks SET status = 'READY', run_after = ");
+    qb.push_bind(now).push(
+        ", finished_at = NULL, cancel_requested_at = NULL, worker_id = NULL, \
+         lease_expires_at = NULL, lease_expiries = 0, \
+         max_attempts = max(max_attempts, attempt + 1) WHERE status IN (",
+    );
+    let mut list = qb.separated(", ");
+    for s in statuses {
+        list.push_bind(s.as_str());
+    }
+    qb.push(")");
+    qb
+}
+
+#[async_trait]
+impl QueueOperations for SqliteBackend {
+    async fn list_tasks(
+        &self,
+        filter: &TaskFilter,
+        limit: usize,
+        after: Option<TaskCursor>,
+    ) -> Result<TaskPage, TaskError> {
+        let limit = page_limit(limit)?;
+        let after = after.map(|c| c.0);
+        let mut qb: QueryBuilder<'_, Sqlite>;
+        if let Some(statuses) = index_statuses(filter) {
+            let pairs: Vec<(TaskStatus, String)> = match &filter.queue_name {
+                Some(q) => statuses.iter().map(|s| (*s, q.clone())).collect(),
+                None => self.status_queues(&statuses).await?,
+            };
+            if pairs.is_empty() {
+                return Ok(TaskPage {
+                    tasks: Vec::new(),
+                    next: None,
+                });
+            }
+            // One backwards range of the status index per queue and status, each limited,
+            // merged newest first.
+            qb = QueryBuilder::new("SELECT * FROM (");
+            for (i, (status, queue)) in pairs.into_iter().enumerate() {
+                if i > 0 {
+                    qb.push(" UNION ALL ");
+                }
+                qb.push("SELECT * FROM (SELECT * FROM mailroom_tasks WHERE status = ")
+                    .push_bind(status.as_str())
+                    .push(" AND queue_name = ")
+                    .push_bind(queue);
+                push_conditions(&mut qb, filter, after);
+                qb.push(" ORDER BY seq DESC LIMIT ")
+                    .push_bind(limit + 1)
+                    .push(")");
+            }
+            qb.push(") ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
+        } else {
+            qb = QueryBuilder::new("SELECT * FROM mailroom_tasks WHERE 1 = 1");
+            push_conditions(&mut qb, filter, after);
+            qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
+        }
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        let more = rows.len() as i64 > limit;
+        let mut tasks = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for row in rows.iter().take(limit as usize) {
+            tasks.push(result_from_row(row)?);
+            last = Some(row.try_get::<i64, _>("seq")?);
+        }
+        Ok(TaskPage {
+            tasks,
+            next: if more { last.map(TaskCursor) } else { None },
+        })
+    }
+
+    async fn count_tasks(&self) -> Result<TaskCounts, TaskError> {
+        let mut counts = CountsBuilder::new();
+        for (status, queue) in self.status_queues(&TaskStatus::ALL).await? {
+            match self.count_up_to(status, &queue).await? {
+                Some(n) => counts.exact(&queue, status, n),
+                None => {
+                    let n = self.count_estimate(status, &queue).await?;
+                    counts.estimated(&queue, status, n);
+                }
+            }
+        }
+        Ok(counts.finish())
+    }
+
+    async fn cancel(&self, ids: &[TaskId]) -> Result<Vec<(TaskId, CancelOutcome)>, TaskError> {
+        let unique = unique_ids(ids);
+        // Under `BEGIN IMMEDIATE` nothing changes between the update and the read, so one
+        // round always answers; the loop is the same as PostgreSQL's.
+        for _ in 0..5 {
+            let (changed, seen) = self.cancel_once(&unique).await?;
+            if let Some(out) = cancel_outcomes(ids, &changed, &seen) {
+                return Ok(out);
+            }
+        }
+        Err(TaskError::Storage {
+            message: "the tasks to cancel kept being retried meanwhile; cancel them again"
+                .to_owned(),
+            source: None,
+        })
+    }
+
+    async fn retry(&self, selection: &RetrySelection) -> Result<Vec<TaskId>, TaskError> {
+        let statuses = retry_statuses(selection)?;
+        let now = micros(Utc::now());
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut retried: Vec<(i64, Uuid)> = Vec::new();
+        let mut statements = Vec::new();
+        match selection {
+            RetrySelection::Ids(ids) => {
+                for chunk in unique_ids(ids).chunks(ID_CHUNK) {
+                    let mut qb = retry_statement(now, &statuses);
+                    qb.push(" AND id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    qb.push(")");
+                    statements.push(qb);
+                }
+            }
+            RetrySelection::Filter(filter) => {
+                let mut qb = retry_statement(now, &statuses);
+                if let Some(q) = &filter.queue_name {
+                    qb.push(" AND queue_name = ").push_bind(q.clone());
+                }
+                push_conditions(&mut qb, filter, None);
+                statements.push(qb);
+            }
+        }
+        for mut qb in statements {
+            qb.push(" RETURNING seq, id");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                retried.push((row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        tx.commit().await?;
+        Ok(operator::retried_in_order(selection, retried))
+    }
+
+    async fn pause_queue(&self, queue_name: &str) -> Result<(), TaskError> {
+        self.store_pause(queue_name, true).await
+    }
+
+    async fn resume_queue(&self, queue_name: &str) -> Result<(), TaskError> {
+        self.store_pause(queue_name, false).await
+    }
+
+    async fn set_rate_limit(
+        &self,
+        queue_name: &str,
+        limit: Option<&RateLimit>,
+    ) -> Result<(), TaskError> {
+        self.store_rate_limit(queue_name, limit).await
+    }
+
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, TaskError> {
+        self.load_settings().await
+    }
+}
