@@ -31,7 +31,15 @@ fn write(dir: &Path, n: usize, domain: &str) -> PathBuf {
 
 fn worker(queue: &str, via: &str) -> Child {
     mailroom()
-        .args(["worker", "--queue", queue, "--via", via, "--concurrency", "8"])
+        .args([
+            "worker",
+            "--queue",
+            queue,
+            "--via",
+            via,
+            "--concurrency",
+            "8",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -84,9 +92,17 @@ fn three_workers_keep_to_a_shared_limit(queue: &str) {
     let mut seen = HashSet::new();
     for r in &received {
         assert_eq!(r.rcpt_tos.len(), 1);
-        assert!(seen.insert(r.rcpt_tos[0].clone()), "{} twice", r.rcpt_tos[0]);
+        assert!(
+            seen.insert(r.rcpt_tos[0].clone()),
+            "{} twice",
+            r.rcpt_tos[0]
+        );
     }
-    assert_eq!(received.len(), SLOW + FAST, "every message delivered once, none lost");
+    assert_eq!(
+        received.len(),
+        SLOW + FAST,
+        "every message delivered once, none lost"
+    );
 
     let mut slow: Vec<f64> = received
         .iter()

@@ -24,7 +24,7 @@
 //!
 //! The cases are grouped by topic, one file each (as River's driver suite is): validation,
 //! enqueue (and transactions), claim, lease, rescue, retry, worker, idempotency, prune,
-//! operations (the operator's role);
+//! operations (the operator's role), limits (pause and rate limits as claims see them);
 //! the suite's tasks are in `tasks.rs`. This file holds [`run_all`] and the helpers the
 //! cases share.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -33,6 +33,7 @@ mod claim;
 mod enqueue;
 mod idempotency;
 mod lease;
+mod limits;
 mod operations;
 mod prune;
 mod rescue;
@@ -190,5 +191,9 @@ where
         operations::cancel_races_claims_without_losing_a_task,
         operations::retry_by_id_and_by_filter_runs_again,
         operations::queue_settings_are_stored,
+        limits::paused_queues_are_not_claimed,
+        limits::a_rate_limit_caps_claims,
+        limits::a_keyed_rate_limit_gives_each_key_its_own_bucket,
+        limits::concurrent_claims_never_exceed_the_limit,
     );
 }
