@@ -36,10 +36,13 @@ pub(crate) fn key_by_from_json(text: &str) -> Result<Vec<String>, TaskError> {
         .map_err(|e| TaskError::storage("corrupt `rate_key_by` in storage", e))
 }
 
+/// Settings and when they were read.
+type Cached = Option<(Instant, Arc<Vec<QueueSettings>>)>;
+
 /// The cached settings, shared by the clones of one backend.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SettingsCache {
-    inner: Arc<Mutex<Option<(Instant, Arc<Vec<QueueSettings>>)>>>,
+    inner: Arc<Mutex<Cached>>,
 }
 
 impl SettingsCache {

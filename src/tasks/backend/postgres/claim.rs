@@ -193,13 +193,15 @@ impl PostgresBackend {
         conn: &mut PgConnection,
         queue: &str,
     ) -> Result<Option<(RateLimit, DateTime<Utc>)>, TaskError> {
-        let row: Option<(
+        /// paused_at, rate_limit, rate_interval_ms, rate_key_by, the database's time.
+        type StoredLimit = (
             Option<DateTime<Utc>>,
             Option<i32>,
             Option<i64>,
             Vec<String>,
             DateTime<Utc>,
-        )> = sqlx::query_as(&format!(
+        );
+        let row: Option<StoredLimit> = sqlx::query_as(&format!(
             "SELECT paused_at, rate_limit, rate_interval_ms, rate_key_by, clock_timestamp() \
                  FROM \"{}\".mailroom_queues WHERE queue_name = $1 FOR UPDATE",
             self.inner.schema

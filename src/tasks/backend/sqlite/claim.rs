@@ -273,7 +273,9 @@ async fn stored_limit(
     conn: &mut SqliteConnection,
     queue: &str,
 ) -> Result<Option<RateLimit>, TaskError> {
-    let row: Option<(Option<i64>, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+    /// paused_at, rate_limit, rate_interval_ms, rate_key_by.
+    type StoredLimit = (Option<i64>, Option<i64>, Option<i64>, String);
+    let row: Option<StoredLimit> = sqlx::query_as(
         "SELECT paused_at, rate_limit, rate_interval_ms, rate_key_by FROM mailroom_queues \
          WHERE queue_name = ?",
     )
