@@ -1,8 +1,11 @@
 //! Integration tests: tasks — the backend conformance suite per backend, the SQLite
-//! backend's own checks, and crash safety and concurrency with real worker processes.
+//! backend's own checks, crash safety and concurrency with real worker processes, and the
+//! operator's commands.
 
 #[cfg(feature = "test-util")]
 mod backends;
+#[cfg(feature = "cli")]
+mod cli;
 #[cfg(all(feature = "postgres", feature = "test-util"))]
 mod postgres;
 #[cfg(feature = "sqlite")]

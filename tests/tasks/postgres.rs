@@ -35,7 +35,7 @@ fn spawn(url: &str, out: &Path, extra: &[&str]) -> Child {
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// The test database URL, or `None` (after a loud message) when the tests may skip.
-async fn pg_url() -> Option<String> {
+pub(super) async fn pg_url() -> Option<String> {
     let set = std::env::var("MAILROOM_TEST_POSTGRES_URL").ok();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let url = set.clone().unwrap_or_else(|| DEFAULT_URL.to_owned());
@@ -55,20 +55,20 @@ async fn pg_url() -> Option<String> {
 }
 
 /// Fresh schemas for one test; [`Schemas::drop_all`] removes them.
-struct Schemas {
+pub(super) struct Schemas {
     url: String,
     names: Mutex<Vec<String>>,
 }
 
 impl Schemas {
-    fn new(url: &str) -> Self {
+    pub(super) fn new(url: &str) -> Self {
         Schemas {
             url: url.to_owned(),
             names: Mutex::new(Vec::new()),
         }
     }
 
-    fn fresh(&self) -> String {
+    pub(super) fn fresh(&self) -> String {
         let name = format!(
             "mailroom_t_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..16]
@@ -89,7 +89,7 @@ impl Schemas {
         .unwrap()
     }
 
-    async fn drop_all(&self) {
+    pub(super) async fn drop_all(&self) {
         let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
         let names = self.names.lock().unwrap().clone();
         for name in names {

@@ -1,4 +1,5 @@
-//! `mailroom`: render, send, enqueue and work email from the command line.
+//! `mailroom`: render, send, enqueue and work email from the command line, and operate
+//! the queue (`tasks list|stats|retry|cancel`, `queue pause|resume|limit`).
 //!
 //! Exit status follows sysexits, from the error's [`mailroom::ErrorKind`]: 0 success,
 //! 64 usage or configuration, 65 invalid input, 69 permanent delivery failure, 74 I/O or
@@ -8,8 +9,10 @@ mod csp;
 mod exit;
 mod input;
 mod queue;
+mod queue_control;
 mod render;
 mod send;
+mod tasks;
 
 use std::process::ExitCode;
 
@@ -39,6 +42,16 @@ enum Command {
     Worker(queue::WorkerArgs),
     /// Print a task's result as JSON.
     Status(queue::StatusArgs),
+    /// Look at and steer tasks: list, stats, retry, cancel.
+    Tasks {
+        #[command(subcommand)]
+        command: tasks::TasksCommand,
+    },
+    /// Steer queues: pause, resume, rate-limit.
+    Queue {
+        #[command(subcommand)]
+        command: queue_control::QueueCommand,
+    },
 }
 
 /// Reports an error as one sentence on standard error and returns its exit status.
@@ -100,6 +113,8 @@ fn main() -> ExitCode {
         Command::Enqueue(args) => block_on(queue::enqueue(args)),
         Command::Worker(args) => block_on(queue::worker(args)),
         Command::Status(args) => block_on(queue::status(args)),
+        Command::Tasks { command } => block_on(tasks::run(command)),
+        Command::Queue { command } => block_on(queue_control::run(command)),
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) struct QueueArg {
         value_name = "QUEUE_URL",
         hide_env_values = true
     )]
-    url: String,
+    pub(crate) url: String,
 }
 
 #[derive(Debug, Args)]
