@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod deferred;
 mod hardening;
+mod pause;
 mod rate_limit;
 
 use std::path::{Path, PathBuf};
