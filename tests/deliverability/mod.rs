@@ -1,0 +1,8 @@
+//! Integration tests: one-click unsubscribe (DKIM-verified by dkimpy), tokens, the bounce
+//! corpus, the sender check and the suppression list on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bounces;
+mod tokens;
+#[cfg(feature = "dkim")]
+mod unsubscribe;
