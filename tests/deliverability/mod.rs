@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bounces;
+#[cfg(feature = "cli")]
+mod check;
 mod tokens;
 #[cfg(feature = "dkim")]
 mod unsubscribe;

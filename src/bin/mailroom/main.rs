@@ -4,6 +4,7 @@
 //! 64 usage or configuration, 65 invalid input, 69 permanent delivery failure, 74 I/O or
 //! storage error, 75 transient failure (see `exit.rs`).
 
+mod check;
 mod csp;
 mod exit;
 mod input;
@@ -39,6 +40,8 @@ enum Command {
     Worker(queue::WorkerArgs),
     /// Print a task's result as JSON.
     Status(queue::StatusArgs),
+    /// Grade messages against the bulk-sender requirements (exit 1 when one has errors).
+    Check(check::CheckArgs),
 }
 
 /// Reports an error as one sentence on standard error and returns its exit status.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Enqueue(args) => block_on(queue::enqueue(args)),
         Command::Worker(args) => block_on(queue::worker(args)),
         Command::Status(args) => block_on(queue::status(args)),
+        Command::Check(args) => check::run(args),
     }
 }
 
