@@ -16,11 +16,21 @@
 mod address;
 mod bounce;
 mod check;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod suppression;
 mod token;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod unsubscribe;
 
 pub use address::normalize_address;
 pub use bounce::{Bounce, BounceKind, parse_report, split_mbox};
 pub use check::{
     CheckOptions, Finding, HTML_CLIP_BYTES, Report, Severity, check_bytes, check_message,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use suppression::list_id;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use suppression::{Reason, Recorded, Scope, SoftBouncePolicy, Suppression, SuppressionStore};
 pub use token::{Claims, MIN_SECRET, TokenError, TokenKey};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use unsubscribe::{OptOut, OptOutError, Unsubscribe};

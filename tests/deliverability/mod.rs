@@ -5,6 +5,10 @@
 mod bounces;
 #[cfg(feature = "cli")]
 mod check;
+#[cfg(all(feature = "cli", feature = "sqlite", feature = "smtp"))]
+mod cli;
+#[cfg(all(feature = "sqlite", feature = "postgres", feature = "smtp"))]
+mod suppression;
 mod tokens;
 #[cfg(feature = "dkim")]
 mod unsubscribe;

@@ -11,6 +11,7 @@ mod input;
 mod queue;
 mod render;
 mod send;
+mod suppress;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,10 @@ enum Command {
     Status(queue::StatusArgs),
     /// Grade messages against the bulk-sender requirements (exit 1 when one has errors).
     Check(check::CheckArgs),
+    /// Add, remove or list suppressed addresses (the queue's database).
+    Suppress(suppress::SuppressArgs),
+    /// Ingest bounces and complaints: print `KIND ADDRESS STATUS`, suppress hard ones.
+    Bounces(suppress::BouncesArgs),
 }
 
 /// Reports an error as one sentence on standard error and returns its exit status.
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
         Command::Worker(args) => block_on(queue::worker(args)),
         Command::Status(args) => block_on(queue::status(args)),
         Command::Check(args) => check::run(args),
+        Command::Suppress(args) => block_on(suppress::suppress(args)),
+        Command::Bounces(args) => block_on(suppress::bounces(args)),
     }
 }
 
