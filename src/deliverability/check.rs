@@ -2,35 +2,7 @@
 //! published in 2024 (aligned DKIM, RFC 8058 one-click unsubscribe, well-formed messages)
 //! and the common limits (Gmail clips HTML over 102 KB; RFC 5322 caps lines at 998 octets).
 //!
-//! ```
-//! use mailroom::{Email, ListUnsubscribe, RenderOptions};
-//! use mailroom::deliverability::{CheckOptions, check_message};
-//!
-//! let email = Email::builder().from("news@example.com").to("ann@example.org")
-//!     .list_unsubscribe(ListUnsubscribe::one_click("https://example.com/u/1"))
-//!     .text("hello").build()?;
-//! let report = check_message(&email, &RenderOptions::new(), &CheckOptions::default())?;
-//! // not DKIM-signed: an error
-//! assert!(report.findings.iter().any(|f| f.code == "dkim-missing"));
-//! assert!(report.has_errors());
-//! # Ok::<(), mailroom::Error>(())
-//! ```
-//!
-//! | code | severity | when |
-//! |---|---|---|
-//! | `dkim-missing` | error | no `DKIM-Signature` |
-//! | `dkim-unaligned` | error | no signature whose `d=` is the From domain or a parent of it |
-//! | `unsubscribe-missing` | error | bulk mail without `List-Unsubscribe` |
-//! | `one-click-missing` | error | bulk mail without `List-Unsubscribe-Post: List-Unsubscribe=One-Click` and an https URL |
-//! | `unsubscribe-unsigned` | error | bulk mail whose aligned signature does not cover both unsubscribe headers |
-//! | `unsubscribe-not-https` | error | a `List-Unsubscribe` URL that is not `https:` (nor `mailto:`) |
-//! | `message-id-missing` | error | no `Message-ID` |
-//! | `date-missing` | error | no `Date` |
-//! | `header-line-too-long` | error | a header line over 998 octets |
-//! | `text-missing` | warning | HTML without a plain-text alternative |
-//! | `image-alt-missing` | warning | an `<img>` without `alt` |
-//! | `http-link` | warning | an `http:` link or image in the HTML |
-//! | `html-too-large` | warning | HTML over 102 KB, where Gmail clips the message |
+//! The details are documented on the public items.
 
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
@@ -65,7 +37,23 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Everything the check found in one message.
+/// Everything the check found in one message, each [`Finding`] with one of these codes:
+///
+/// | code | severity | when |
+/// |---|---|---|
+/// | `dkim-missing` | error | no `DKIM-Signature` |
+/// | `dkim-unaligned` | error | no signature whose `d=` is the From domain or a parent of it |
+/// | `unsubscribe-missing` | error | bulk mail without `List-Unsubscribe` |
+/// | `one-click-missing` | error | bulk mail without `List-Unsubscribe-Post: List-Unsubscribe=One-Click` and an https URL |
+/// | `unsubscribe-unsigned` | error | bulk mail whose aligned signature does not cover both unsubscribe headers |
+/// | `unsubscribe-not-https` | error | a `List-Unsubscribe` URL that is not `https:` (nor `mailto:`) |
+/// | `message-id-missing` | error | no `Message-ID` |
+/// | `date-missing` | error | no `Date` |
+/// | `header-line-too-long` | error | a header line over 998 octets |
+/// | `text-missing` | warning | HTML without a plain-text alternative |
+/// | `image-alt-missing` | warning | an `<img>` without `alt` |
+/// | `http-link` | warning | an `http:` link or image in the HTML |
+/// | `html-too-large` | warning | HTML over 102 KB, where Gmail clips the message |
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Whether the message was taken as bulk mail (unsubscribe rules apply).
@@ -107,6 +95,20 @@ impl CheckOptions {
 }
 
 /// Renders `email` with `options` (its DKIM signers among them) and checks the bytes.
+///
+/// ```
+/// use mailroom::{Email, ListUnsubscribe, RenderOptions};
+/// use mailroom::deliverability::{CheckOptions, check_message};
+///
+/// let email = Email::builder().from("news@example.com").to("ann@example.org")
+///     .list_unsubscribe(ListUnsubscribe::one_click("https://example.com/u/1"))
+///     .text("hello").build()?;
+/// let report = check_message(&email, &RenderOptions::new(), &CheckOptions::default())?;
+/// // not DKIM-signed: an error
+/// assert!(report.findings.iter().any(|f| f.code == "dkim-missing"));
+/// assert!(report.has_errors());
+/// # Ok::<(), mailroom::Error>(())
+/// ```
 pub fn check_message(
     email: &Email,
     options: &RenderOptions,

@@ -1,23 +1,7 @@
 //! Unsubscribe tokens: HMAC-SHA256 over the recipient, the list and an expiry, so that an
 //! unsubscribe URL authorises its own opt-out and nothing else.
 //!
-//! A token is URL-safe base64 (no padding) of `version ‖ expiry ‖ recipient ‖ list ‖ tag`,
-//! the tag an HMAC-SHA256 of everything before it under the sender's secret. Checking
-//! recomputes the tag and compares it in constant time (`hmac`'s `verify_slice`), then the
-//! expiry: a token cannot be forged without the secret, altered to name another address
-//! or list, cut short, or used after it expires.
-//!
-//! ```
-//! use chrono::{Duration, Utc};
-//! use mailroom::deliverability::TokenKey;
-//!
-//! let key = TokenKey::new(b"a secret of at least 32 bytes, from the config".to_vec())?;
-//! let token = key.issue("ann@example.org", "news", Utc::now() + Duration::days(60))?;
-//! let url = format!("https://example.com/unsubscribe/{token}");
-//! let claims = key.verify(&token, Utc::now()).unwrap();
-//! assert_eq!((claims.recipient.as_str(), claims.list.as_str()), ("ann@example.org", "news"));
-//! # let _ = url; Ok::<(), mailroom::Error>(())
-//! ```
+//! The details are documented on the public items.
 
 use std::fmt;
 
@@ -42,6 +26,24 @@ pub const MIN_SECRET: usize = 32;
 const MAX_LIST: usize = 200;
 
 /// The secret that issues and checks unsubscribe tokens. Its `Debug` output never shows it.
+///
+/// A token is URL-safe base64 (no padding) of `version ‖ expiry ‖ recipient ‖ list ‖ tag`,
+/// the tag an HMAC-SHA256 of everything before it under the sender's secret. Checking
+/// recomputes the tag and compares it in constant time (`hmac`'s `verify_slice`), then the
+/// expiry: a token cannot be forged without the secret, altered to name another address
+/// or list, cut short, or used after it expires.
+///
+/// ```
+/// use chrono::{Duration, Utc};
+/// use mailroom::deliverability::TokenKey;
+///
+/// let key = TokenKey::new(b"a secret of at least 32 bytes, from the config".to_vec())?;
+/// let token = key.issue("ann@example.org", "news", Utc::now() + Duration::days(60))?;
+/// let url = format!("https://example.com/unsubscribe/{token}");
+/// let claims = key.verify(&token, Utc::now()).unwrap();
+/// assert_eq!((claims.recipient.as_str(), claims.list.as_str()), ("ann@example.org", "news"));
+/// # let _ = url; Ok::<(), mailroom::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct TokenKey {
     secret: Vec<u8>,

@@ -2,15 +2,7 @@
 //! (`List-Unsubscribe: <https://…/TOKEN>` with `List-Unsubscribe-Post`), and
 //! [`Unsubscribe::opt_out`] checks a token a receiver POSTs back and records the opt-out.
 //!
-//! A web handler is then a few lines: `POST /unsubscribe/{token}` calls
-//! [`opt_out`](Unsubscribe::opt_out) and answers 200 (a second POST finds it recorded and
-//! answers 200 again), 400 for [`OptOutError::Token`], 503 for [`OptOutError::Storage`];
-//! `GET` shows a form that POSTs to the same URL, after [`TokenKey::verify`] to name the
-//! address.
-//!
-//! The opt-out is scoped to the token's list. `send_mail` applies a list's suppressions
-//! to messages whose `List-Id` names that list (`List-Id: News <news.example.com>` is list
-//! `news.example.com`): give bulk messages a `List-Id` and use its id in the tokens.
+//! The details are documented on the public items.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -20,6 +12,16 @@ use crate::error::{Error, Result};
 use crate::message::ListUnsubscribe;
 
 /// Makes unsubscribe links under an https base URL and records the opt-outs they carry.
+///
+/// A web handler is then a few lines: `POST /unsubscribe/{token}` calls
+/// [`opt_out`](Unsubscribe::opt_out) and answers 200 (a second POST finds it recorded and
+/// answers 200 again), 400 for [`OptOutError::Token`], 503 for [`OptOutError::Storage`];
+/// `GET` shows a form that POSTs to the same URL, after [`TokenKey::verify`] to name the
+/// address.
+///
+/// The opt-out is scoped to the token's list. `send_mail` applies a list's suppressions
+/// to messages whose `List-Id` names that list (`List-Id: News <news.example.com>` is list
+/// `news.example.com`): give bulk messages a `List-Id` and use its id in the tokens.
 #[derive(Debug, Clone)]
 pub struct Unsubscribe {
     key: TokenKey,

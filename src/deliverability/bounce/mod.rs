@@ -1,20 +1,7 @@
 //! Bounces and complaints: what a report that came back says about a recipient.
 //!
-//! [`parse_report`] reads one message with mail-parser and classifies it:
-//!
-//! - an RFC 3464 delivery status notification (`multipart/report;
-//!   report-type=delivery-status`, also `message/global-delivery-status`): one [`Bounce`]
-//!   per recipient block, hard for a permanent failure (`5.x.x`), soft for a transient one
-//!   (`4.x.x`, or `Action: delayed`), ignored for `delivered`, `relayed` and `expanded`;
-//! - an ARF feedback report (RFC 5965, `report-type=feedback-report`): a complaint about
-//!   `Original-Rcpt-To`, else the recipient of the enclosed original;
-//! - the non-standard bounces large receivers and older MTAs send (plain text from
-//!   `MAILER-DAEMON`, `X-Failed-Recipients`, qmail's "failure notice"): the status code and
-//!   the recipient read from the text;
-//! - auto-replies (RFC 3834 `Auto-Submitted: auto-replied`, `X-Autoreply`, vacation
-//!   subjects) and everything else: ignored, never suppressed.
-//!
-//! [`split_mbox`] cuts an mbox file into its messages.
+//! [`parse_report`] says how each kind of report is classified; [`split_mbox`] cuts an
+//! mbox file into its messages.
 
 mod arf;
 mod dsn;
@@ -100,9 +87,23 @@ impl fmt::Display for Bounce {
     }
 }
 
-/// Classifies one report (a DSN, an ARF complaint, a non-standard bounce, an auto-reply);
-/// see the [module docs](self). Bytes that are not a mail message are an
-/// [`Error::InvalidMessage`] naming `message`.
+/// Classifies one report (a DSN, an ARF complaint, a non-standard bounce, an auto-reply),
+/// read with mail-parser:
+///
+///
+/// - an RFC 3464 delivery status notification (`multipart/report;
+///   report-type=delivery-status`, also `message/global-delivery-status`): one [`Bounce`]
+///   per recipient block, hard for a permanent failure (`5.x.x`), soft for a transient one
+///   (`4.x.x`, or `Action: delayed`), ignored for `delivered`, `relayed` and `expanded`;
+/// - an ARF feedback report (RFC 5965, `report-type=feedback-report`): a complaint about
+///   `Original-Rcpt-To`, else the recipient of the enclosed original;
+/// - the non-standard bounces large receivers and older MTAs send (plain text from
+///   `MAILER-DAEMON`, `X-Failed-Recipients`, qmail's "failure notice"): the status code and
+///   the recipient read from the text;
+/// - auto-replies (RFC 3834 `Auto-Submitted: auto-replied`, `X-Autoreply`, vacation
+///   subjects) and everything else: ignored, never suppressed.
+///
+/// Bytes that are not a mail message are an [`Error::InvalidMessage`] naming `message`.
 pub fn parse_report(bytes: &[u8]) -> Result<Vec<Bounce>> {
     let message = MessageParser::default()
         .parse(bytes)

@@ -1,23 +1,6 @@
 //! The suppression list: addresses mail is never delivered to, stored in the task database.
 //!
-//! [`SuppressionStore::connect`] takes the queue URL (`sqlite:PATH` or `postgres://…`) and
-//! opens the same database the tasks live in, with its own tables (`mailroom_suppressions`,
-//! `mailroom_soft_bounces`) and its own migrations and version table
-//! (`mailroom_deliverability_schema`), so that it never touches the task schema's
-//! versions. Each suppression has an address (normalised by
-//! [`normalize_address`](super::normalize_address)), a [`Scope`] (every list, or one list
-//! id), a [`Reason`], a time and a source (free text: a file, a token, an operator).
-//!
-//! ```no_run
-//! # async fn demo() -> mailroom::Result<()> {
-//! use mailroom::deliverability::{Reason, Scope, SuppressionStore};
-//!
-//! let store = SuppressionStore::connect("sqlite:mail.db").await?;
-//! store.add("Ann@Example.org", &Scope::Global, Reason::Manual, "support ticket 12").await?;
-//! let suppressed = store.suppressed(&["Ann@example.org".into(), "bob@example.org".into()], None).await?;
-//! assert_eq!(suppressed, ["Ann@example.org"]);
-//! # Ok(()) }
-//! ```
+//! The details are documented on the public items.
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -191,6 +174,25 @@ pub enum Recorded {
 }
 
 /// The suppression list, in the task database. Cheap to clone (the pool is shared).
+///
+/// [`SuppressionStore::connect`] takes the queue URL (`sqlite:PATH` or `postgres://…`) and
+/// opens the same database the tasks live in, with its own tables (`mailroom_suppressions`,
+/// `mailroom_soft_bounces`) and its own migrations and version table
+/// (`mailroom_deliverability_schema`), so that it never touches the task schema's
+/// versions. Each suppression has an address (normalised by
+/// [`normalize_address`](super::normalize_address)), a [`Scope`] (every list, or one list
+/// id), a [`Reason`], a time and a source (free text: a file, a token, an operator).
+///
+/// ```no_run
+/// # async fn demo() -> mailroom::Result<()> {
+/// use mailroom::deliverability::{Reason, Scope, SuppressionStore};
+///
+/// let store = SuppressionStore::connect("sqlite:mail.db").await?;
+/// store.add("Ann@Example.org", &Scope::Global, Reason::Manual, "support ticket 12").await?;
+/// let suppressed = store.suppressed(&["Ann@example.org".into(), "bob@example.org".into()], None).await?;
+/// assert_eq!(suppressed, ["Ann@example.org"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SuppressionStore {
     backend: Backend,
