@@ -321,9 +321,10 @@ impl SendMail {
             let suppressed = store.suppressed(&targets, list.as_deref()).await?;
             if !suppressed.is_empty() {
                 tracing::info!(?suppressed, "suppressed recipients left out");
+                let left_out: std::collections::HashSet<&String> = suppressed.iter().collect();
                 let kept = targets
                     .into_iter()
-                    .filter(|t| !suppressed.contains(t))
+                    .filter(|t| !left_out.contains(t))
                     .collect();
                 return Ok((kept, suppressed));
             }

@@ -45,7 +45,7 @@ pub struct Finding {
 /// | `dkim-unaligned` | error | no signature whose `d=` is the From domain or a parent of it |
 /// | `unsubscribe-missing` | error | bulk mail without `List-Unsubscribe` |
 /// | `one-click-missing` | error | bulk mail without `List-Unsubscribe-Post: List-Unsubscribe=One-Click` and an https URL |
-/// | `unsubscribe-unsigned` | error | bulk mail whose aligned signature does not cover both unsubscribe headers |
+/// | `unsubscribe-unsigned` | error | bulk mail whose DKIM signatures do not cover both unsubscribe headers |
 /// | `unsubscribe-not-https` | error | a `List-Unsubscribe` URL that is not `https:` (nor `mailto:`) |
 /// | `message-id-missing` | error | no `Message-ID` |
 /// | `date-missing` | error | no `Date` |

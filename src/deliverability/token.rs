@@ -22,6 +22,8 @@ const VERSION: u8 = 1;
 const TAG: usize = 32;
 /// The shortest secret taken (NIST SP 800-107: a key as long as the hash's output).
 pub const MIN_SECRET: usize = 32;
+/// The longest recipient taken: RFC 5321's 64-octet local part, `@`, 255-octet domain.
+const MAX_RECIPIENT: usize = 320;
 /// The longest list id taken, so a token stays a short URL segment.
 const MAX_LIST: usize = 200;
 
@@ -114,6 +116,15 @@ impl TokenKey {
     /// Errors name `recipient` or `list`.
     pub fn issue(&self, recipient: &str, list: &str, expires: DateTime<Utc>) -> Result<String> {
         let recipient = normalize_field("recipient", recipient)?;
+        if recipient.len() > MAX_RECIPIENT {
+            return Err(Error::invalid_address(
+                "recipient",
+                format!(
+                    "is {} octets; an address has at most {MAX_RECIPIENT}",
+                    recipient.len()
+                ),
+            ));
+        }
         if list.is_empty() || list.len() > MAX_LIST || list.chars().any(char::is_control) {
             return Err(Error::invalid(
                 "list",
@@ -124,8 +135,9 @@ impl TokenKey {
         payload.push(VERSION);
         payload.extend_from_slice(&expires.timestamp().to_be_bytes());
         for part in [recipient.as_bytes(), list.as_bytes()] {
-            // Both are far below 65536 octets (an address is at most 320, a list 200).
-            payload.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            // Both are checked above to fit: at most 320 and 200 octets.
+            let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+            payload.extend_from_slice(&len.to_be_bytes());
             payload.extend_from_slice(part);
         }
         let mut mac = self.mac();

@@ -7,7 +7,7 @@ use sqlx::postgres::PgPool;
 
 use super::storage;
 use crate::error::Result;
-use crate::tasks::PostgresBackend;
+use crate::tasks::{PostgresBackend, PostgresOptions};
 
 /// The migrations, in order; `{schema}` stands for the quoted schema name.
 const MIGRATIONS: &[&str] = &[include_str!(
@@ -31,7 +31,9 @@ impl Store {
     /// timeout, password masking and task migrations), shares its pool, and applies this
     /// list's migrations.
     pub(super) async fn connect(url: &str) -> Result<Store> {
-        let backend = PostgresBackend::connect(url).await?;
+        // A small pool: lookups are one short query per message.
+        let options = PostgresOptions::from_url(url)?.max_connections(4);
+        let backend = PostgresBackend::connect_with(options).await?;
         let schema = backend.schema().to_owned();
         let store = Store {
             pool: backend.pool().clone(),
