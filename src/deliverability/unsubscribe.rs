@@ -16,8 +16,8 @@ use crate::message::ListUnsubscribe;
 /// A web handler is then a few lines: `POST /unsubscribe/{token}` calls
 /// [`opt_out`](Unsubscribe::opt_out) and answers 200 (a second POST finds it recorded and
 /// answers 200 again), 400 for [`OptOutError::Token`], 503 for [`OptOutError::Storage`];
-/// `GET` shows a form that POSTs to the same URL, after [`TokenKey::verify`] to name the
-/// address.
+/// `GET` shows a form that POSTs to the same URL, after [`Unsubscribe::verify`] to name
+/// the address.
 ///
 /// The opt-out is scoped to the token's list. `send_mail` applies a list's suppressions
 /// to messages whose `List-Id` names that list (`List-Id: News <news.example.com>` is list
@@ -93,6 +93,12 @@ impl Unsubscribe {
         now: DateTime<Utc>,
     ) -> Result<ListUnsubscribe> {
         Ok(ListUnsubscribe::one_click(self.link(recipient, list, now)?))
+    }
+
+    /// Checks `token` at `now` without recording anything: what a `GET` confirmation page
+    /// shows (the address and the list) before its form POSTs back.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        self.key.verify(token, now)
     }
 
     /// Checks `token` at `now` and records its opt-out in `store` (idempotently).
