@@ -26,6 +26,7 @@
 //! | [`csp`] | Content-Security-Policy builder, nonces and hash sources |
 //! | [`html`] | the CSP-safe HTML body pipeline (feature `html`) |
 //! | [`dkim`] | DKIM signing (feature `dkim`) |
+//! | [`deliverability`] | one-click unsubscribe tokens, the suppression list, bounce and complaint parsing, the sender check (feature `deliverability`) |
 //! | [`templates`] | email templates with partials (`FILE#BLOCK`), MJML (feature `templates`) |
 //! | [`transport`] | the [`Transport`](transport::Transport) trait, SMTP, HTTP providers, file, console, memory, dummy |
 //! | [`tasks`] | the background Tasks framework (knows nothing about email) and its backends |
@@ -45,12 +46,16 @@
 //! | `dkim` | DKIM signing on mail-auth | yes |
 //! | `postgres` | the PostgreSQL task backend | yes |
 //! | `templates` | email templates on minijinja, MJML on mrml | yes |
+//! | `deliverability` | unsubscribe tokens (hmac), bounce parsing and the sender check (mail-parser), the suppression list | yes |
 //! | `html-fetch` | fetching remote images and stylesheets into HTML bodies | no |
 //! | `test-util` | the task-backend conformance suite for outside backends | no |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod csp;
+#[cfg(feature = "deliverability")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deliverability")))]
+pub mod deliverability;
 #[cfg(feature = "dkim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dkim")))]
 pub mod dkim;
@@ -71,5 +76,6 @@ pub mod transport;
 pub use error::{DeliveryFailure, Error, ErrorKind, Result};
 pub use message::{
     Address, AddressInput, Attachment, AttachmentBody, Email, EmailBuilder, Envelope,
+    ListUnsubscribe,
 };
 pub use render::{RenderOptions, Rendered, Signer};

@@ -56,6 +56,20 @@ pub struct SendMailArgs {
     pub progress: Option<Progress>,
 }
 
+/// What a `send_mail` task returns: its [`Delivery`] (flattened: the JSON is the
+/// delivery's, as before), and the recipients it left out because they are on the
+/// suppression list (`"suppressed"`, absent when none). A task whose every recipient is
+/// suppressed succeeds with nothing accepted and all of them here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendMailOutput {
+    /// What the server did.
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    /// Recipients not sent to: suppressed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
+}
+
 /// The recipients earlier attempts of a `send_mail` task settled, and those still to try.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +134,11 @@ fn default_transport() -> String {
 pub struct SendMail {
     transports: BTreeMap<String, Arc<dyn Transport>>,
     render_options: RenderOptions,
+    #[cfg(all(
+        feature = "deliverability",
+        any(feature = "sqlite", feature = "postgres")
+    ))]
+    suppressions: Option<crate::deliverability::SuppressionStore>,
 }
 
 impl fmt::Debug for SendMail {
@@ -128,7 +147,7 @@ impl fmt::Debug for SendMail {
         f.debug_struct("SendMail")
             .field("transports", &self.transports)
             .field("render_options", &self.render_options)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,6 +169,20 @@ impl SendMail {
     #[must_use]
     pub fn render_options(mut self, options: RenderOptions) -> Self {
         self.render_options = options;
+        self
+    }
+
+    /// Checks every recipient (To, Cc and Bcc) against this suppression list before
+    /// delivering: suppressed ones are dropped from the envelope, and a task left with
+    /// none succeeds with them in [`SendMailOutput::suppressed`].
+    #[cfg(all(
+        feature = "deliverability",
+        any(feature = "sqlite", feature = "postgres")
+    ))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "deliverability")))]
+    #[must_use]
+    pub fn suppressions(mut self, store: crate::deliverability::SuppressionStore) -> Self {
+        self.suppressions = Some(store);
         self
     }
 
@@ -177,7 +210,7 @@ impl SendMail {
 impl Task for SendMail {
     const NAME: &'static str = "send_mail";
     type Args = SendMailArgs;
-    type Output = Delivery;
+    type Output = SendMailOutput;
 
     fn idempotency_key(args: &SendMailArgs) -> Option<String> {
         args.message
@@ -185,7 +218,11 @@ impl Task for SendMail {
             .map(|id| format!("send_mail:{id}"))
     }
 
-    async fn run(&self, ctx: TaskContext, mut args: SendMailArgs) -> Result<Delivery, TaskFailure> {
+    async fn run(
+        &self,
+        ctx: TaskContext,
+        mut args: SendMailArgs,
+    ) -> Result<SendMailOutput, TaskFailure> {
         // Dated now unless it has a Date: the progress a deferral stores keeps it, so the
         // deferred recipients later get the very headers the others got.
         args.message.date.get_or_insert_with(crate::render::now);
@@ -210,9 +247,12 @@ impl Task for SendMail {
             .instrument(span)
             .await;
         let backoff = self.retry_policy().delay(ctx.attempt);
-        let delivery = delivery.map_err(|err| failure(&err, backoff))?;
+        let (delivery, suppressed) = delivery.map_err(|err| failure(&err, backoff))?;
         if delivery.deferred.is_empty() {
-            return Ok(delivery);
+            return Ok(SendMailOutput {
+                delivery,
+                suppressed,
+            });
         }
         Err(deferred(args, delivery, backoff))
     }
@@ -221,23 +261,78 @@ impl Task for SendMail {
 impl SendMail {
     /// One attempt: renders the message once, then sends it to every recipient, or to the
     /// ones the last attempt left deferred.
-    async fn deliver(&self, transport: &dyn Transport, args: &SendMailArgs) -> Result<Delivery> {
+    ///
+    /// Returns the delivery and the recipients left out because they are suppressed.
+    async fn deliver(
+        &self,
+        transport: &dyn Transport,
+        args: &SendMailArgs,
+    ) -> Result<(Delivery, Vec<String>)> {
         let rendered: Rendered = args.message.prepare(&self.render_options)?;
-        let Some(progress) = &args.progress else {
-            return transport.send_rendered(&rendered).await;
+        let targets: Vec<String> = match &args.progress {
+            None => rendered.envelope().to().to_vec(),
+            Some(progress) => progress
+                .deferred
+                .iter()
+                .map(|d| d.recipient.clone())
+                .collect(),
         };
-        let deferred: Vec<String> = progress
-            .deferred
-            .iter()
-            .map(|d| d.recipient.clone())
-            .collect();
-        match transport.send_rendered(&rendered.only(&deferred)?).await {
-            Ok(delivery) => Ok(progress.merge(delivery)),
+        let (targets, suppressed) = self.unsuppressed(&rendered, targets).await?;
+        let progress = args.progress.clone().unwrap_or_default();
+        if targets.is_empty() {
+            let nothing = Delivery {
+                message_id: Some(rendered.message_id().to_owned()),
+                accepted: Vec::new(),
+                deferred: Vec::new(),
+                rejected: Vec::new(),
+                reply: None,
+                queue_id: None,
+            };
+            return Ok((progress.merge(nothing), suppressed));
+        }
+        let sent = if args.progress.is_none() && suppressed.is_empty() {
+            transport.send_rendered(&rendered).await
+        } else {
+            transport.send_rendered(&rendered.only(&targets)?).await
+        };
+        match sent {
+            Ok(delivery) => Ok((progress.merge(delivery), suppressed)),
             // The retried recipients are refused for good, but the others have the
             // message: the task has delivered all it can.
-            Err(Error::Permanent(refusal)) => Ok(progress.refused(&args.message, &refusal)),
+            Err(Error::Permanent(refusal)) if args.progress.is_some() => {
+                Ok((progress.refused(&args.message, &refusal), suppressed))
+            }
             Err(err) => Err(err),
         }
+    }
+
+    /// `targets` without the suppressed recipients, and those (the one place `send_mail`
+    /// consults the suppression list). A message's `List-Id` selects its list's
+    /// suppressions beside the global ones.
+    async fn unsuppressed(
+        &self,
+        rendered: &Rendered,
+        targets: Vec<String>,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        #[cfg(all(
+            feature = "deliverability",
+            any(feature = "sqlite", feature = "postgres")
+        ))]
+        if let Some(store) = &self.suppressions {
+            let list = crate::deliverability::list_id(rendered.email());
+            let suppressed = store.suppressed(&targets, list.as_deref()).await?;
+            if !suppressed.is_empty() {
+                tracing::info!(?suppressed, "suppressed recipients left out");
+                let left_out: std::collections::HashSet<&String> = suppressed.iter().collect();
+                let kept = targets
+                    .into_iter()
+                    .filter(|t| !left_out.contains(t))
+                    .collect();
+                return Ok((kept, suppressed));
+            }
+        }
+        let _ = rendered;
+        Ok((targets, Vec::new()))
     }
 }
 

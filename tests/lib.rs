@@ -1,5 +1,7 @@
 //! mailroom's integration tests: one binary, a module per area.
 
+#[cfg(feature = "deliverability")]
+mod deliverability;
 mod html;
 mod render;
 mod send_mail;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::address::AddressJson;
 use super::attachment::guess_content_type;
 use super::strict_json;
-use super::{Address, Attachment, AttachmentBody, Email};
+use super::{Address, Attachment, AttachmentBody, Email, ListUnsubscribe};
 use crate::error::{Error, Result};
 
 #[derive(Serialize)]
@@ -288,6 +288,12 @@ fn from_value_with(value: Value, prefix: &str, fill: Option<Fill<'_>>) -> Result
         })?;
         builder = builder.header(header, value);
     }
+    if let Some(value) = input
+        .take::<Value>("list_unsubscribe")?
+        .filter(|v| !v.is_null())
+    {
+        builder = builder.list_unsubscribe(list_unsubscribe(value, &field("list_unsubscribe"))?);
+    }
     for (at, value) in input.take_list("attachments")? {
         builder = builder.attachment(attachment(value, &at)?);
     }
@@ -305,6 +311,24 @@ fn from_value_with(value: Value, prefix: &str, fill: Option<Fill<'_>>) -> Result
     }
     input.finish()?;
     builder.build().map_err(|e| prefix_error(e, prefix))
+}
+
+/// `list_unsubscribe`: `{"url": …, "mailto": …, "one_click": …}`, each field typed and
+/// named in errors (`list_unsubscribe.one_click`); the values are checked by the builder.
+fn list_unsubscribe(value: Value, at: &str) -> Result<ListUnsubscribe> {
+    let mut object = Object::new(value, at, format!("{at}."))?;
+    let url = object.take::<Option<String>>("url")?.flatten();
+    let mailto = object.take::<Option<String>>("mailto")?.flatten();
+    let one_click = object
+        .take::<Option<bool>>("one_click")?
+        .flatten()
+        .unwrap_or(false);
+    object.finish()?;
+    Ok(ListUnsubscribe {
+        url,
+        mailto,
+        one_click,
+    })
 }
 
 /// One element of `attachments`, named `at` (e.g. `attachments[0]`) in errors.

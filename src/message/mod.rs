@@ -10,15 +10,17 @@ pub(crate) mod check;
 mod envelope;
 pub(crate) mod json;
 mod strict_json;
+mod unsubscribe;
 
 use chrono::{DateTime, FixedOffset};
 
 pub use address::Address;
-#[cfg(feature = "dkim")]
+#[cfg(any(feature = "dkim", feature = "deliverability"))]
 pub(crate) use address::ascii_domain;
 pub(crate) use address::phrase_string;
 pub use attachment::{Attachment, AttachmentBody};
 pub use envelope::Envelope;
+pub use unsubscribe::{ListUnsubscribe, ONE_CLICK};
 
 use crate::error::{Error, Result};
 use check::{check_header_name, check_id, reject_line_breaks, reserved_header_hint};
@@ -82,7 +84,9 @@ impl Email {
     /// object `{"email": …, "name": …}`; `subject`, `text`, `html`; `headers`, a list of
     /// `[name, value]` pairs; `attachments`, each with `filename`, `content_type`, its
     /// content as `content_base64` (or an attached message as `message`, in this same
-    /// form), `inline` and `content_id`; `date` (RFC 3339) and `message_id`. A field not
+    /// form), `inline` and `content_id`; `date` (RFC 3339) and `message_id`;
+    /// `list_unsubscribe`, an object with `url`, `mailto` and `one_click` (see
+    /// [`ListUnsubscribe`]; written back as the headers it makes). A field not
     /// listed here is refused; every error names the field at fault (`to[1]`,
     /// `attachments[0].content_base64`). [`to_json`](Email::to_json) writes this form, and
     /// reading it back gives an equal `Email`. The repository's `fixtures/messages/` holds
@@ -257,6 +261,7 @@ impl Email {
             attachments: self.attachments.iter().cloned().map(Ok).collect(),
             date: self.date,
             message_id: self.message_id.clone(),
+            list_unsubscribe: None,
         }
     }
 }
@@ -325,6 +330,7 @@ pub struct EmailBuilder {
     attachments: Vec<Result<Attachment>>,
     date: Option<DateTime<FixedOffset>>,
     message_id: Option<String>,
+    list_unsubscribe: Option<ListUnsubscribe>,
 }
 
 impl EmailBuilder {
@@ -416,8 +422,17 @@ impl EmailBuilder {
         self
     }
 
+    /// Sets how recipients unsubscribe: writes `List-Unsubscribe` (RFC 2369) and, for
+    /// one-click, `List-Unsubscribe-Post` (RFC 8058), which DKIM signs. `build` refuses it
+    /// beside a `List-Unsubscribe` or `List-Unsubscribe-Post` given with
+    /// [`header`](Self::header), and one-click without an `https` URL.
+    pub fn list_unsubscribe(mut self, unsubscribe: ListUnsubscribe) -> Self {
+        self.list_unsubscribe = Some(unsubscribe);
+        self
+    }
+
     /// Validates and builds the message.
-    pub fn build(self) -> Result<Email> {
+    pub fn build(mut self) -> Result<Email> {
         let from = self
             .from
             .ok_or_else(|| Error::invalid("from", "is required"))?
@@ -453,6 +468,20 @@ impl EmailBuilder {
                 ));
             }
             reject_line_breaks(&format!("headers[{i}].value"), value)?;
+        }
+        if let Some(unsubscribe) = &self.list_unsubscribe {
+            if let Some(i) = self.headers.iter().position(|(name, _)| {
+                name.eq_ignore_ascii_case("List-Unsubscribe")
+                    || name.eq_ignore_ascii_case("List-Unsubscribe-Post")
+            }) {
+                return Err(Error::invalid(
+                    format!("headers[{i}].name"),
+                    "is written from `list_unsubscribe`; give one or the other",
+                ));
+            }
+            // Written as extra headers: the renderer, DKIM and the HTTP providers that
+            // take headers as JSON all see them like any other.
+            self.headers.extend(unsubscribe.headers()?);
         }
         let attachments = self
             .attachments

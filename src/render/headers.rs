@@ -68,6 +68,12 @@ pub(crate) fn top_level<'a>(email: &'a Email, smtputf8: bool, ids: &Ids) -> Resu
 /// The structured headers of [`is_structured`] are the exception: RFC 2047 does not apply
 /// to them, so an `=?` in them (a URL may hold one) is written as given.
 pub(crate) fn unstructured<'a>(name: &str, value: &'a str, smtputf8: bool) -> HeaderType<'a> {
+    let list_header = name.len() > 5 && name[..5].eq_ignore_ascii_case("list-");
+    if list_header && value.is_ascii() {
+        // Written as given: mail-builder's text writer would encode a long URL list
+        // (`=?us-ascii?Q?<https://…?=`), which no reader takes for URLs.
+        return HeaderType::Raw(Raw::new(fold_list(name, value)));
+    }
     let looks_encoded = words::looks_encoded(value) && !is_structured(name);
     let foldable = value.split([' ', '\t']).all(|word| word.len() < 900);
     if smtputf8 && !value.is_ascii() && foldable && !looks_encoded {
@@ -104,6 +110,27 @@ fn is_structured(name: &str) -> bool {
         "References",
     ];
     NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// A structured list value (`<url>, <mailto:…>`) folded after its commas where the line
+/// would pass 78 columns; an entry is never split (an over-long one stays on its line).
+fn fold_list(name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    let mut column = name.len() + 2;
+    for (i, entry) in value.split(", ").enumerate() {
+        if i > 0 {
+            if column + 2 + entry.len() > 78 {
+                out.push_str(",\r\n ");
+                column = 1;
+            } else {
+                out.push_str(", ");
+                column += 2;
+            }
+        }
+        out.push_str(entry);
+        column += entry.len();
+    }
+    out
 }
 
 /// A display name as header segments: as it is (quoted where it must be) when it is ASCII

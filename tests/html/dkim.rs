@@ -128,7 +128,7 @@ async fn mail_auth_results(message: &[u8], signers: &[&DkimSigner]) -> Vec<bool>
 }
 
 /// dkimpy's verdict on every signature (`fixtures/dkim/verify.py`), keys served by dnsfunc.
-fn dkimpy_results(message: &[u8], signers: &[&DkimSigner]) -> Vec<bool> {
+pub(crate) fn dkimpy_results(message: &[u8], signers: &[&DkimSigner]) -> Vec<bool> {
     let dir = tempfile::tempdir().unwrap();
     let eml = dir.path().join("message.eml");
     std::fs::write(&eml, message).unwrap();
@@ -439,7 +439,7 @@ async fn utf8_headers_verify() {
 }
 
 /// The `h=` tag of the first DKIM-Signature, lowercased, its names in order.
-fn signed_header_names(text: &str) -> Vec<String> {
+pub(crate) fn signed_header_names(text: &str) -> Vec<String> {
     signature_tag(text, "h")
         .to_ascii_lowercase()
         .split(':')

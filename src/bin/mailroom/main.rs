@@ -5,6 +5,7 @@
 //! 64 usage or configuration, 65 invalid input, 69 permanent delivery failure, 74 I/O or
 //! storage error, 75 transient failure (see `exit.rs`).
 
+mod check;
 mod csp;
 mod exit;
 mod input;
@@ -12,6 +13,7 @@ mod queue;
 mod queue_control;
 mod render;
 mod send;
+mod suppress;
 mod tasks;
 
 use std::process::ExitCode;
@@ -52,6 +54,12 @@ enum Command {
         #[command(subcommand)]
         command: queue_control::QueueCommand,
     },
+    /// Grade messages against the bulk-sender requirements (exit 1 when one has errors).
+    Check(check::CheckArgs),
+    /// Add, remove or list suppressed addresses (the queue's database).
+    Suppress(suppress::SuppressArgs),
+    /// Ingest bounces and complaints: print `KIND ADDRESS STATUS`, suppress hard ones.
+    Bounces(suppress::BouncesArgs),
 }
 
 /// Reports an error as one sentence on standard error and returns its exit status.
@@ -115,6 +123,9 @@ fn main() -> ExitCode {
         Command::Status(args) => block_on(queue::status(args)),
         Command::Tasks { command } => block_on(tasks::run(command)),
         Command::Queue { command } => block_on(queue_control::run(command)),
+        Command::Check(args) => check::run(args),
+        Command::Suppress(args) => block_on(suppress::suppress(args)),
+        Command::Bounces(args) => block_on(suppress::bounces(args)),
     }
 }
 

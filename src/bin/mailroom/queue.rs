@@ -216,6 +216,15 @@ pub(crate) async fn worker(args: WorkerArgs) -> ExitCode {
     if args.concurrency == 0 {
         return crate::fail(&Error::configuration("concurrency", "must be at least 1"));
     }
+    // The suppression list lives in the task database: every send checks it.
+    let task = if args.queue.url.starts_with("sqlite:") || args.queue.url.starts_with("postgres") {
+        match mailroom::deliverability::SuppressionStore::connect(&args.queue.url).await {
+            Ok(store) => task.suppressions(store),
+            Err(e) => return crate::fail(&e),
+        }
+    } else {
+        task
+    };
     let registry = Registry::new().with(task.clone());
     // Only a durable queue can be worked: `immediate:` and `dummy:` are refused here.
     let backend = match tasks::connect_worker(&args.queue.url).await {

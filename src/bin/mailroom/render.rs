@@ -127,9 +127,17 @@ pub(crate) struct SigningArgs {
 }
 
 impl SigningArgs {
-    /// `options` with one signer per `--dkim-key`, paired by position with
-    /// `--dkim-selector` and `--dkim-domain`.
+    /// `options` with one signer per `--dkim-key` (see [`signers`](Self::signers)).
     pub(crate) fn sign(&self, mut options: RenderOptions) -> Result<RenderOptions, Error> {
+        for signer in self.signers()? {
+            options = options.signer(signer);
+        }
+        Ok(options)
+    }
+
+    /// One signer per `--dkim-key`, paired by position with `--dkim-selector` and
+    /// `--dkim-domain`.
+    pub(crate) fn signers(&self) -> Result<Vec<std::sync::Arc<mailroom::dkim::DkimSigner>>, Error> {
         let n = self.dkim_keys.len();
         if self.dkim_selectors.len() != n || self.dkim_domains.len() != n {
             return Err(Error::configuration(
@@ -141,16 +149,14 @@ impl SigningArgs {
                 ),
             ));
         }
-        for ((key, selector), domain) in self
-            .dkim_keys
+        self.dkim_keys
             .iter()
             .zip(&self.dkim_selectors)
             .zip(&self.dkim_domains)
-        {
-            options = options.signer(std::sync::Arc::new(
-                mailroom::dkim::DkimSigner::from_pem_file(key, domain, selector)?,
-            ));
-        }
-        Ok(options)
+            .map(|((key, selector), domain)| {
+                mailroom::dkim::DkimSigner::from_pem_file(key, domain, selector)
+                    .map(std::sync::Arc::new)
+            })
+            .collect()
     }
 }
