@@ -23,9 +23,17 @@ CREATE INDEX mailroom_tasks_finished
     ON {schema}.mailroom_tasks (finished_at)
     WHERE status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED');
 
--- Listing and counting: by status (and queue), newest (highest seq) first.
+-- Listing and counting: by status (and queue), newest (highest seq) first. Ready tasks
+-- have their own index in `seq` order: an index on (status, queue_name, …) that covered
+-- them would match the claim's `status = 'READY' AND queue_name = ANY(…)` better than the
+-- claim-order index does, and on stale statistics the planner would claim through it and
+-- sort every ready task (the plan test in sql.rs catches that).
 CREATE INDEX mailroom_tasks_status
-    ON {schema}.mailroom_tasks (status, queue_name, seq);
+    ON {schema}.mailroom_tasks (status, queue_name, seq)
+    WHERE status <> 'READY';
+CREATE INDEX mailroom_tasks_ready_by_seq
+    ON {schema}.mailroom_tasks (seq)
+    WHERE status = 'READY';
 
 -- A worker looks for cancel requests on the tasks it runs.
 CREATE INDEX mailroom_tasks_cancel_requests

@@ -51,8 +51,8 @@ impl Sql {
                 "WITH {cfg}, ready AS (\
                    SELECT seq FROM {t} \
                    WHERE status = 'READY' AND run_after <= $1 AND queue_name = ANY($2::text[]) \
-                     AND queue_name <> ALL (SELECT q.queue_name FROM {q} q \
-                       WHERE q.paused_at IS NOT NULL OR q.rate_limit IS NOT NULL) \
+                     AND queue_name <> ALL (ARRAY(SELECT q.queue_name FROM {q} q \
+                       WHERE q.paused_at IS NOT NULL OR q.rate_limit IS NOT NULL)) \
                      AND ($6::bool OR lease_expiries = 0) \
                      AND ($7::text[] IS NULL OR task_name = ANY($7::text[])) \
                      AND ($8::text[] IS NULL OR route IS NULL OR route = ANY($8::text[])) \
