@@ -44,6 +44,7 @@
 //! ```
 
 mod backend;
+mod cancellation;
 mod error;
 mod hooks;
 pub mod maintenance;
@@ -73,9 +74,11 @@ pub use backend::{
     TaskBackend, UniqueScope, WorkerBackend, is_label_name,
 };
 #[cfg(any(test, feature = "test-util"))]
-pub use backend::{TransactionalEnqueue, WorkerBackendExt};
+pub use backend::{RequestCancel, TransactionalEnqueue, WorkerBackendExt};
+pub use cancellation::Cancellation;
 pub use error::TaskError;
 pub use hooks::{Hooks, WithHooks};
+pub use maintenance::scheduler::Periodic;
 pub use result::{AttemptError, TaskId, TaskResult, TaskStatus};
 pub use retry::RetryPolicy;
 pub use task::{Disposition, Registry, Task, TaskContext, TaskFailure};

@@ -84,6 +84,7 @@ impl ImmediateBackend {
             attempt: 1,
             max_attempts: 1,
             worker_id: None,
+            cancellation: crate::tasks::Cancellation::new(),
         };
         let span = tracing::info_span!("task", %id, name = %result.task_name, attempt = 1u32);
         let outcome =
