@@ -9,9 +9,26 @@ fn hang(ms: u64, blocking: bool) -> NewTask {
     Hang::new_task(&HangArgs { ms, blocking }).unwrap()
 }
 
+/// The outcomes a worker's hooks saw, by task.
+#[derive(Debug, Default)]
+struct SeenOutcomes(std::sync::Mutex<Vec<(TaskId, &'static str, bool)>>);
+
+impl crate::tasks::Hooks for SeenOutcomes {
+    fn finished(&self, task: &ClaimedTask, outcome: &OutcomeKind, applied: bool) {
+        let kind = match outcome {
+            OutcomeKind::Succeeded { .. } => "succeeded",
+            OutcomeKind::Retry { .. } => "retry",
+            OutcomeKind::Failed { .. } => "failed",
+            OutcomeKind::Cancelled { .. } => "cancelled",
+        };
+        self.0.lock().unwrap().push((task.lease.id, kind, applied));
+    }
+}
+
 /// A worker running in the background until the returned sender is dropped or sent to.
 fn background_worker<B: WorkerBackend>(
     b: &Arc<B>,
+    hooks: Arc<SeenOutcomes>,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<crate::tasks::WorkerReport>,
@@ -19,6 +36,7 @@ fn background_worker<B: WorkerBackend>(
     let dynb: Arc<dyn WorkerBackend> = b.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = Worker::builder(dynb, registry())
+        .hooks(hooks)
         .concurrency(4)
         .poll_interval(Duration::from_millis(10))
         .shutdown_timeout(Duration::from_secs(30))
@@ -78,7 +96,8 @@ pub(super) async fn a_running_task_is_stopped_and_cancelled<B: WorkerBackend + R
     let sleeper = b.enqueue(hang(3_600_000, false)).await.unwrap();
     let blocking = b.enqueue(hang(3_600_000, true)).await.unwrap();
     let bystander = b.enqueue(hang(50, false)).await.unwrap();
-    let (stop, worker) = background_worker(&b);
+    let hooks = Arc::new(SeenOutcomes::default());
+    let (stop, worker) = background_worker(&b, hooks.clone());
     for id in [sleeper, blocking] {
         wait_for(case, &b, id, "started", |r| r.status == TaskStatus::Running).await;
         assert!(b.request_cancel(id).await.unwrap(), "{case}");
@@ -97,6 +116,15 @@ pub(super) async fn a_running_task_is_stopped_and_cancelled<B: WorkerBackend + R
     let report = worker.await.unwrap();
     assert_eq!(report.cancelled, 2, "{case}: {report:?}");
     assert_eq!(report.succeeded, 1, "{case}: {report:?}");
+    let mut seen = hooks.0.lock().unwrap().clone();
+    seen.sort();
+    let mut want = vec![
+        (sleeper, "cancelled", true),
+        (blocking, "cancelled", true),
+        (bystander, "succeeded", true),
+    ];
+    want.sort();
+    assert_eq!(seen, want, "{case}: what the hooks saw");
     // Never again: another worker finds nothing to run.
     let dynb: Arc<dyn WorkerBackend> = b.clone();
     let again = Worker::builder(dynb, registry())
