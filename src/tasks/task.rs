@@ -229,6 +229,19 @@ impl TaskFailure {
     pub fn is_retry(&self) -> bool {
         self.disposition == Disposition::Retry
     }
+
+    /// The failure an attempt stopped at its timeout counts as: retryable, kind `timeout`.
+    pub(crate) fn timed_out(limit: Duration) -> Self {
+        let limit = if limit < Duration::from_secs(1) {
+            format!("{} ms", limit.as_millis())
+        } else {
+            format!("{} s", limit.as_secs_f64())
+        };
+        TaskFailure::retry(
+            "timeout",
+            format!("the attempt ran longer than its timeout of {limit} and was stopped"),
+        )
+    }
 }
 
 impl fmt::Display for TaskFailure {

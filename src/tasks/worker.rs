@@ -575,7 +575,7 @@ impl Worker {
             Ending::Returned(result) => result,
             Ending::TimedOut(limit) => {
                 tracing::warn!(id = %task.lease.id, attempt = task.lease.attempt, timeout = ?limit, "task attempt timed out; stopped it");
-                Err(Ending::timeout_failure(limit))
+                Err(TaskFailure::timed_out(limit))
             }
             Ending::Cancelled => {
                 tracing::info!(id = %task.lease.id, attempt = task.lease.attempt, "task attempt stopped: the task was cancelled");

@@ -98,7 +98,9 @@ pub struct NewTask {
     /// A second enqueue with the same key and the same task (name and arguments) returns the
     /// first task's id and stores nothing; the same key with a different name or different
     /// arguments is a [`TaskError::Conflict`]. Keys stay taken after the task has finished
-    /// (until its result is pruned).
+    /// (until its result is pruned), unless [`NewTask::unique`] gives them a shorter scope:
+    /// once it has lapsed, the next enqueue under the key takes it from the old task (whose
+    /// result stays, without a key) and stores a new task.
     pub idempotency_key: Option<String>,
     /// A route: only workers that serve it (or serve every route) claim the task — e.g.
     /// the name of the transport it needs, so that a worker without that transport never

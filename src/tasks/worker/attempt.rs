@@ -22,28 +22,6 @@ pub(super) enum Ending {
     TimedOut(Duration),
 }
 
-impl Ending {
-    /// The failure a timed-out attempt counts as: retryable, kind `timeout`.
-    pub(super) fn timeout_failure(limit: Duration) -> TaskFailure {
-        TaskFailure::retry(
-            "timeout",
-            format!(
-                "the attempt ran longer than its timeout of {} and was stopped",
-                human(limit)
-            ),
-        )
-    }
-}
-
-/// A duration as people write it: `250 ms`, `1.5 s`.
-fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{} s", d.as_secs_f64())
-    }
-}
-
 /// Runs `runner` on `args` until it returns, its `ctx.cancellation` is set (by the
 /// worker's cancel check) or `timeout` passes — then drops its future at once. A timeout
 /// sets the cancellation too, for work the task handed elsewhere.
