@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! task_worker enqueue QUEUE_URL COUNT [--noop]
-//! task_worker work QUEUE_URL OUT [--concurrency N] [--lease-ms MS] [--sleep-ms MS] [--poll-ms MS] [--burst]
+//! task_worker work QUEUE_URL OUT [--concurrency N] [--lease-ms MS] [--sleep-ms MS] [--poll-ms MS] [--burst] [--periodic CRON]
 //! ```
+//!
+//! With `--periodic CRON`, the worker also runs the schedule `tick`, which enqueues a `noop`
+//! task at every slot of `CRON` (as every worker given it does: each slot once).
 //!
 //! `QUEUE_URL` is a queue URL: `sqlite:PATH`, or (feature `postgres`)
 //! `postgres://postgres@127.0.0.1/test?schema=jobs`. `work`
@@ -19,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mailroom::tasks::{
-    self, NewTask, Registry, Task, TaskContext, TaskFailure, Worker, shutdown_signal,
+    self, NewTask, Periodic, Registry, Task, TaskContext, TaskFailure, Worker, shutdown_signal,
 };
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +104,7 @@ fn flag(args: &[String], name: &str, default: u64) -> Result<u64, String> {
 }
 
 async fn run(args: Vec<String>) -> Result<(), String> {
-    let usage = "usage: task_worker enqueue QUEUE_URL COUNT [--noop] | work QUEUE_URL OUT [--concurrency N] [--lease-ms MS] [--sleep-ms MS] [--poll-ms MS] [--burst]";
+    let usage = "usage: task_worker enqueue QUEUE_URL COUNT [--noop] | work QUEUE_URL OUT [--concurrency N] [--lease-ms MS] [--sleep-ms MS] [--poll-ms MS] [--burst] [--periodic CRON]";
     let (cmd, url) = match (args.first(), args.get(1)) {
         (Some(c), Some(u)) => (c.as_str(), u),
         _ => return Err(usage.to_owned()),
@@ -142,11 +145,20 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 .with(Append { out, sleep })
                 .with(Noop)
                 .with(Abort);
-            let report = Worker::builder(backend, registry)
+            let mut builder = Worker::builder(backend, registry)
                 .concurrency(usize::try_from(concurrency).map_err(|e| e.to_string())?)
                 .lease(lease)
                 .poll_interval(poll)
-                .burst(burst)
+                .burst(burst);
+            if let Some(i) = args.iter().position(|a| a == "--periodic") {
+                let cron = args
+                    .get(i + 1)
+                    .ok_or("--periodic needs a cron expression")?;
+                let schedule = Periodic::new("tick", cron, NewTask::new(Noop::NAME, 0.into()))
+                    .map_err(|e| e.to_string())?;
+                builder = builder.periodic(schedule);
+            }
+            let report = builder
                 .build()
                 .run(shutdown_signal())
                 .await

@@ -98,6 +98,10 @@ impl<B: WorkerBackend> WorkerBackend for WithHooks<B> {
         self.inner.finish(outcomes).await
     }
 
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<Lease>, TaskError> {
+        self.inner.cancel_requests(worker_id).await
+    }
+
     async fn rescue_expired(
         &self,
         now: DateTime<Utc>,

@@ -15,8 +15,11 @@
 //! - [`Worker`]: runs tasks concurrently from several queues with leases and heartbeats,
 //!   fenced completions, retries with backoff (a retry may hand its progress to the next
 //!   attempt, [`TaskFailure::with_args`]), a rescuer for dead workers' tasks, a pruner and
-//!   graceful shutdown. It claims only the tasks its [`Registry`] holds and the routes it
-//!   serves ([`NewTask::route`]). A task whose attempt ended without an outcome (its worker
+//!   graceful shutdown. It stops an attempt whose task was cancelled while it ran (the task
+//!   sees it through [`TaskContext::is_cancelled`]) or that ran past its timeout
+//!   ([`Task::TIMEOUT`], [`NewTask::timeout`]), and enqueues periodic tasks on their cron
+//!   schedule, each slot once however many workers run it ([`Periodic`]). It claims only
+//!   the tasks its [`Registry`] holds and the routes it serves ([`NewTask::route`]). A task whose attempt ended without an outcome (its worker
 //!   crashed or hung) runs alone afterwards, and is failed once that has happened
 //!   [`MAX_LEASE_EXPIRIES`] times.
 //!
@@ -46,6 +49,7 @@
 //! ```
 
 mod backend;
+mod cancellation;
 mod error;
 mod hooks;
 pub mod maintenance;
@@ -76,8 +80,10 @@ pub use backend::{
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use backend::{TransactionalEnqueue, WorkerBackendExt};
+pub use cancellation::Cancellation;
 pub use error::TaskError;
 pub use hooks::{Hooks, WithHooks};
+pub use maintenance::scheduler::Periodic;
 pub use result::{AttemptError, TaskId, TaskResult, TaskStatus};
 pub use retry::RetryPolicy;
 pub use task::{Disposition, Registry, Task, TaskContext, TaskFailure};

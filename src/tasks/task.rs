@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{NewTask, RetryPolicy, TaskError, TaskId};
+use super::{Cancellation, NewTask, RetryPolicy, TaskError, TaskId};
 
 /// A unit of background work with a stable name, JSON arguments and a JSON output.
 ///
@@ -107,7 +107,8 @@ pub(crate) fn json_round_trip<A: Serialize + DeserializeOwned>(
     Ok(task)
 }
 
-/// What a running attempt knows about itself.
+/// What a running attempt knows about itself. Cheap to clone but for its strings (the
+/// cancellation signal is one `Arc`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskContext {
     /// The task's id — also the id of its [`TaskResult`](super::TaskResult).
@@ -122,9 +123,28 @@ pub struct TaskContext {
     pub max_attempts: u32,
     /// The worker running it (`None` in the immediate backend).
     pub worker_id: Option<String>,
+    /// Set when the attempt is asked to stop: the task was cancelled while running, or
+    /// the attempt's timeout passed (see [`TaskContext::is_cancelled`]). Give a task under
+    /// test a [`Cancellation::new`] (and [`Cancellation::cancel`] it to test early returns).
+    pub cancellation: Cancellation,
 }
 
 impl TaskContext {
+    /// `true` once this attempt has been asked to stop — cancelled while running, or out of
+    /// time. The worker drops the task's future at its next `.await` anyway; a task that
+    /// runs long without awaiting can look at this between steps and return early (its
+    /// return value is then ignored: the attempt is recorded as cancelled or timed out).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.is_cancelled()
+    }
+
+    /// Completes once this attempt has been asked to stop (see
+    /// [`TaskContext::is_cancelled`]): for work handed to another task or thread, which the
+    /// worker cannot drop.
+    pub async fn cancelled(&self) {
+        self.cancellation.cancelled().await;
+    }
+
     /// `true` when a retryable failure of this attempt will not be retried.
     pub fn is_last_attempt(&self) -> bool {
         self.attempt >= self.max_attempts
@@ -209,6 +229,19 @@ impl TaskFailure {
     pub fn is_retry(&self) -> bool {
         self.disposition == Disposition::Retry
     }
+
+    /// The failure an attempt stopped at its timeout counts as: retryable, kind `timeout`.
+    pub(crate) fn timed_out(limit: Duration) -> Self {
+        let limit = if limit < Duration::from_secs(1) {
+            format!("{} ms", limit.as_millis())
+        } else {
+            format!("{} s", limit.as_secs_f64())
+        };
+        TaskFailure::retry(
+            "timeout",
+            format!("the attempt ran longer than its timeout of {limit} and was stopped"),
+        )
+    }
 }
 
 impl fmt::Display for TaskFailure {
@@ -223,6 +256,8 @@ impl std::error::Error for TaskFailure {}
 #[async_trait]
 pub(crate) trait ErasedTask: Send + Sync {
     fn retry_policy(&self) -> RetryPolicy;
+    /// [`Task::TIMEOUT`].
+    fn timeout(&self) -> Option<Duration>;
     async fn run_json(
         &self,
         ctx: TaskContext,
@@ -236,6 +271,10 @@ struct Erased<T>(T);
 impl<T: Task> ErasedTask for Erased<T> {
     fn retry_policy(&self) -> RetryPolicy {
         self.0.retry_policy()
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        T::TIMEOUT
     }
 
     async fn run_json(

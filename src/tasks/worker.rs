@@ -1,24 +1,29 @@
 //! The [`Worker`]: claims tasks under a lease, runs them concurrently, renews the leases,
-//! reports each end through a fenced, batched `finish`, and shuts down gracefully.
+//! stops attempts that were cancelled or ran out of time, reports each end through a
+//! fenced, batched `finish`, and shuts down gracefully. One attempt is run by `attempt.rs`;
+//! the cancel check is `canceller.rs`.
+
+mod attempt;
+mod canceller;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::Hooks;
 use super::maintenance;
+use super::maintenance::scheduler::{self, Periodic};
 use super::{
-    AttemptError, ClaimRequest, ClaimedTask, Lease, Outcome, OutcomeKind, Registry, TaskContext,
-    TaskError, TaskFailure, TaskId, WorkerBackend,
+    AttemptError, Cancellation, ClaimRequest, ClaimedTask, Lease, Outcome, OutcomeKind, Registry,
+    TaskContext, TaskError, TaskFailure, TaskId, WorkerBackend,
 };
+use attempt::Ending;
 
 /// How many claims in a row may fail before a burst worker gives up with the storage error.
 const MAX_BURST_CLAIM_ERRORS: u32 = 5;
@@ -40,6 +45,9 @@ pub struct WorkerReport {
     pub retried: u64,
     /// Attempts that failed the task for good.
     pub failed: u64,
+    /// Attempts stopped because their task was cancelled while they ran (the task is
+    /// `CANCELLED`).
+    pub cancelled: u64,
     /// Outcomes the backend rejected because the lease had been lost (or that could not be
     /// recorded at all; the rescuer runs those tasks again).
     pub rejected: u64,
@@ -66,6 +74,7 @@ pub struct WorkerBuilder {
     max_lease_expiries: u32,
     routes: Option<Vec<String>>,
     hooks: Vec<Arc<dyn Hooks>>,
+    periodic: Vec<Periodic>,
 }
 
 impl WorkerBuilder {
@@ -159,6 +168,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// Enqueues a task on a schedule ([`Periodic`]): each slot once, however many workers
+    /// carry the same schedule (its idempotency key is `NAME@SLOT-TIME`), so every worker
+    /// may be given it and no slot is lost while one of them runs.
+    pub fn periodic(mut self, schedule: Periodic) -> Self {
+        self.periodic.push(schedule);
+        self
+    }
+
     /// Builds the worker.
     pub fn build(self) -> Worker {
         let worker_id = self.worker_id.unwrap_or_else(|| {
@@ -195,6 +212,7 @@ impl WorkerBuilder {
             task_names,
             routes: self.routes,
             hooks: self.hooks,
+            periodic: self.periodic,
         }
     }
 }
@@ -219,13 +237,25 @@ pub struct Worker {
     task_names: Vec<String>,
     routes: Option<Vec<String>>,
     hooks: Vec<Arc<dyn Hooks>>,
+    periodic: Vec<Periodic>,
 }
 
-type Leases = Arc<Mutex<HashMap<TaskId, Lease>>>;
+/// A lease the worker holds until its outcome is recorded, and the signal that stops its
+/// attempt.
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    cancellation: Cancellation,
+}
 
-fn lock(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<TaskId, Lease>> {
+type Leases = Arc<Mutex<HashMap<TaskId, Held>>>;
+
+fn lock(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<TaskId, Held>> {
     leases.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// What a running attempt hands back: its task and how it ended.
+type Running = JoinSet<(ClaimedTask, Ending)>;
 
 impl Worker {
     /// A builder for a worker on `backend` running the tasks in `registry`. Only a backend
@@ -249,6 +279,7 @@ impl Worker {
             max_lease_expiries: super::MAX_LEASE_EXPIRIES,
             routes: None,
             hooks: Vec::new(),
+            periodic: Vec::new(),
         }
     }
 
@@ -292,6 +323,20 @@ impl Worker {
             self.heartbeat,
             stop_rx.clone(),
         ));
+        background.spawn(canceller::run(
+            self.backend.clone(),
+            self.worker_id.clone(),
+            leases.clone(),
+            canceller::CANCEL_CHECK,
+            stop_rx.clone(),
+        ));
+        if !self.periodic.is_empty() {
+            background.spawn(scheduler::run(
+                self.backend.clone(),
+                self.periodic.clone(),
+                stop_rx.clone(),
+            ));
+        }
         background.spawn(maintenance::rescuer::run(
             self.backend.clone(),
             self.rescue_interval,
@@ -315,8 +360,7 @@ impl Worker {
         ));
 
         let mut report = WorkerReport::default();
-        let mut running: JoinSet<(ClaimedTask, Result<serde_json::Value, TaskFailure>)> =
-            JoinSet::new();
+        let mut running: Running = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         let mut stopping = false;
         let mut force_claim = true;
@@ -456,6 +500,7 @@ impl Worker {
         report.succeeded = finished.succeeded;
         report.retried = finished.retried;
         report.failed = finished.failed;
+        report.cancelled = finished.cancelled;
         report.rejected = finished.rejected;
         tracing::info!(?report, "worker stopped");
         if let Some(e) = storage_failure.or(gave_up) {
@@ -464,13 +509,15 @@ impl Worker {
         Ok(report)
     }
 
-    fn spawn(
-        &self,
-        task: ClaimedTask,
-        leases: &Leases,
-        running: &mut JoinSet<(ClaimedTask, Result<serde_json::Value, TaskFailure>)>,
-    ) {
-        lock(leases).insert(task.lease.id, task.lease.clone());
+    fn spawn(&self, task: ClaimedTask, leases: &Leases, running: &mut Running) {
+        let cancellation = Cancellation::new();
+        lock(leases).insert(
+            task.lease.id,
+            Held {
+                lease: task.lease.clone(),
+                cancellation: cancellation.clone(),
+            },
+        );
         for h in &self.hooks {
             h.started(&task);
         }
@@ -482,6 +529,7 @@ impl Worker {
             attempt: task.lease.attempt,
             max_attempts: task.max_attempts,
             worker_id: Some(task.lease.worker_id.clone()),
+            cancellation,
         };
         let span = tracing::info_span!(
             "task",
@@ -493,27 +541,21 @@ impl Worker {
         let args = task.args.clone();
         running.spawn(
             async move {
-                let result = match runner {
-                    None => Err(TaskFailure::retry(
+                let ending = match runner {
+                    None => Ending::Returned(Err(TaskFailure::retry(
                         "unknown_task",
                         format!(
                             "no task `{}` is registered with this worker",
                             task.task_name
                         ),
-                    )),
-                    Some(runner) => AssertUnwindSafe(runner.run_json(ctx, args))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|panic| {
-                            let msg = panic
-                                .downcast_ref::<&str>()
-                                .map(|s| (*s).to_owned())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "the task panicked".to_owned());
-                            Err(TaskFailure::retry("panic", msg))
-                        }),
+                    ))),
+                    Some(runner) => {
+                        // The enqueued task's own limit, else its registered task's.
+                        let timeout = task.timeout.or_else(|| runner.timeout());
+                        attempt::run(runner, ctx, args, timeout).await
+                    }
                 };
-                (task, result)
+                (task, ending)
             }
             .instrument(span),
         );
@@ -521,17 +563,40 @@ impl Worker {
 
     fn send_outcome(
         &self,
-        joined: Result<
-            (ClaimedTask, Result<serde_json::Value, TaskFailure>),
-            tokio::task::JoinError,
-        >,
+        joined: Result<(ClaimedTask, Ending), tokio::task::JoinError>,
         done: &mpsc::UnboundedSender<(ClaimedTask, Outcome)>,
     ) {
-        let Ok((task, result)) = joined else {
+        let Ok((task, ending)) = joined else {
             // Only an aborted task lands here; its lease expires and the rescuer retries it.
             return;
         };
         let now = Utc::now();
+        let result = match ending {
+            Ending::Returned(result) => result,
+            Ending::TimedOut(limit) => {
+                tracing::warn!(id = %task.lease.id, attempt = task.lease.attempt, timeout = ?limit, "task attempt timed out; stopped it");
+                Err(TaskFailure::timed_out(limit))
+            }
+            Ending::Cancelled => {
+                tracing::info!(id = %task.lease.id, attempt = task.lease.attempt, "task attempt stopped: the task was cancelled");
+                let error = AttemptError {
+                    attempt: task.lease.attempt,
+                    kind: "cancelled".to_owned(),
+                    message:
+                        "the task was cancelled while this attempt ran; the attempt was stopped"
+                            .to_owned(),
+                    worker_id: Some(task.lease.worker_id.clone()),
+                    at: now,
+                };
+                let outcome = Outcome {
+                    lease: task.lease.clone(),
+                    at: now,
+                    kind: OutcomeKind::Cancelled { error },
+                };
+                let _ = done.send((task, outcome));
+                return;
+            }
+        };
         let kind = match result {
             Ok(return_value) => OutcomeKind::Succeeded { return_value },
             Err(failure) => {
@@ -645,6 +710,7 @@ async fn completer_loop(
                     OutcomeKind::Succeeded { .. } => report.succeeded += 1,
                     OutcomeKind::Retry { .. } => report.retried += 1,
                     OutcomeKind::Failed { .. } => report.failed += 1,
+                    OutcomeKind::Cancelled { .. } => report.cancelled += 1,
                 }
             }
             for h in &hooks {
@@ -672,7 +738,7 @@ async fn heartbeat_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     while maintenance::tick(every, &mut stop).await {
-        let held: Vec<Lease> = lock(&leases).values().cloned().collect();
+        let held: Vec<Lease> = lock(&leases).values().map(|h| h.lease.clone()).collect();
         if held.is_empty() {
             continue;
         }

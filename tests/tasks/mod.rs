@@ -4,8 +4,12 @@
 
 #[cfg(feature = "test-util")]
 mod backends;
+#[cfg(feature = "sqlite")]
+mod cancel_processes;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "sqlite")]
+mod periodic;
 #[cfg(all(feature = "postgres", feature = "test-util"))]
 mod postgres;
 #[cfg(feature = "sqlite")]

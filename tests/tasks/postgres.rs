@@ -661,3 +661,39 @@ async fn a_server_that_never_answers_fails_at_the_connect_timeout() {
     assert!(!shown.contains("s3cr3t"), "{shown}");
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_from_another_process_stops_a_worker_processes_task() {
+    let Some(url) = pg_url().await else { return };
+    let schemas = Schemas::new(&url);
+    let b = schemas.backend(&["default"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("side-effects.txt");
+    let full = format!("{url}?schema={}", b.schema());
+    // Ten minutes' sleep before the side effect.
+    let id = b
+        .enqueue(NewTask::new("append", serde_json::json!({"n": 1})))
+        .await
+        .unwrap();
+    let worker = spawn(&full, &out, &["--sleep-ms", "600000"]);
+    let _guard = crate::KillOnDrop(vec![worker.id()]);
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
+    while b.get_result(id).await.unwrap().status != TaskStatus::Running {
+        assert!(tokio::time::Instant::now() < give_up, "never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // From a connection of this process's own, as an operator's tool would.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let done = sqlx::query(&format!(
+        "UPDATE \"{}\".mailroom_tasks SET cancel_requested_at = now() WHERE id = $1 AND status = 'RUNNING'",
+        b.schema()
+    ))
+    .bind(id.0)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    conn.close().await.unwrap();
+    super::cancel_processes::assert_cancelled_and_never_rerun(&b, id, &out, worker, &full).await;
+    schemas.drop_all().await;
+}

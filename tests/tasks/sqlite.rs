@@ -464,6 +464,7 @@ impl Hooks for Recorder {
             OutcomeKind::Succeeded { .. } => "ok",
             OutcomeKind::Retry { .. } => "retry",
             OutcomeKind::Failed { .. } => "failed",
+            OutcomeKind::Cancelled { .. } => "cancelled",
         };
         self.0
             .lock()

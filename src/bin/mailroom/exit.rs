@@ -151,6 +151,7 @@ mod tests {
                 attempt: 1,
                 max_attempts: 10,
                 worker_id: None,
+                cancellation: mailroom::tasks::Cancellation::new(),
             };
             let args = SendMailArgs {
                 message: email.clone(),

@@ -72,6 +72,7 @@ impl ImmediateBackend {
             })?;
         let id = TaskId::new();
         let now = Utc::now();
+        let timeout = task.timeout;
         let mut result = ready_result(id, task, now);
         result.status = TaskStatus::Running;
         result.attempts = 1;
@@ -84,10 +85,17 @@ impl ImmediateBackend {
             attempt: 1,
             max_attempts: 1,
             worker_id: None,
+            cancellation: crate::tasks::Cancellation::new(),
         };
         let span = tracing::info_span!("task", %id, name = %result.task_name, attempt = 1u32);
-        let outcome =
-            tracing::Instrument::instrument(runner.run_json(ctx, result.args.clone()), span).await;
+        let run = tracing::Instrument::instrument(runner.run_json(ctx, result.args.clone()), span);
+        // The enqueued task's own limit, else its registered task's, as a worker applies.
+        let outcome = match timeout.or_else(|| runner.timeout()) {
+            Some(limit) => tokio::time::timeout(limit, run)
+                .await
+                .unwrap_or_else(|_| Err(crate::tasks::TaskFailure::timed_out(limit))),
+            None => run.await,
+        };
         let end = Utc::now();
         result.finished_at = Some(end);
         match outcome {
@@ -143,5 +151,45 @@ impl TaskBackend for ImmediateBackend {
             .find(|r| r.id == id)
             .cloned()
             .ok_or_else(|| TaskError::NotFound { id: id.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::tasks::Task;
+    use crate::tasks::conformance::{TIME_BOX, TimeBoxed, registry};
+
+    #[tokio::test]
+    async fn an_attempt_past_its_timeout_fails_with_a_timeout_error() {
+        let backend = ImmediateBackend::new(registry());
+        let slow = backend
+            .enqueue(TimeBoxed::new_task(&3_600_000).unwrap())
+            .await
+            .unwrap();
+        let r = backend.get_result(slow).await.unwrap();
+        assert_eq!(r.status, TaskStatus::Failed, "{r:?}");
+        assert_eq!(r.errors[0].kind, "timeout", "{r:?}");
+        assert!(
+            r.errors[0]
+                .message
+                .contains(&format!("{} ms", TIME_BOX.as_millis())),
+            "{r:?}"
+        );
+        // A per-task limit replaces the task's own.
+        let given_more = backend
+            .enqueue(
+                TimeBoxed::new_task(&(TIME_BOX.as_millis() as u64 * 2))
+                    .unwrap()
+                    .timeout(Duration::from_secs(120)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            backend.get_result(given_more).await.unwrap().status,
+            TaskStatus::Successful
+        );
     }
 }

@@ -104,7 +104,9 @@ pub struct NewTask {
     /// A second enqueue with the same key and the same task (name and arguments) returns the
     /// first task's id and stores nothing; the same key with a different name or different
     /// arguments is a [`TaskError::Conflict`]. Keys stay taken after the task has finished
-    /// (until its result is pruned).
+    /// (until its result is pruned), unless [`NewTask::unique`] gives them a shorter scope:
+    /// once it has lapsed, the next enqueue under the key takes it from the old task (whose
+    /// result stays, without a key) and stores a new task.
     pub idempotency_key: Option<String>,
     /// A route: only workers that serve it (or serve every route) claim the task — e.g.
     /// the name of the transport it needs, so that a worker without that transport never
@@ -652,6 +654,12 @@ pub enum OutcomeKind {
         /// New arguments replacing the stored ones, for a later manual retry.
         args: Option<serde_json::Value>,
     },
+    /// The task was cancelled while this attempt ran ([`WorkerBackend::cancel_requests`])
+    /// and the worker stopped it: record the error (kind `cancelled`), status `CANCELLED`.
+    Cancelled {
+        /// The entry for this attempt in the task's errors.
+        error: AttemptError,
+    },
 }
 
 /// The end of one attempt, fenced by its lease.
@@ -731,14 +739,28 @@ pub trait WorkerBackend: TaskBackend {
     ) -> Result<Vec<bool>, TaskError>;
 
     /// Records how attempts ended; per outcome, `true` if applied, `false` if the lease was
-    /// no longer held (a stale completion, rejected).
+    /// no longer held (a stale completion, rejected). A [`OutcomeKind::Retry`] of a task
+    /// whose cancel was requested meanwhile makes it `CANCELLED`, not `READY`: a cancelled
+    /// task never runs again.
     async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<bool>, TaskError>;
+
+    /// The leases held by `worker_id` whose tasks someone asked to cancel while they run
+    /// (a `RUNNING` task with a cancel request, see
+    /// [`QueueOperations::cancel`](super::QueueOperations::cancel)). A worker asks about once a
+    /// second while it holds leases, stops those attempts and finishes them with
+    /// [`OutcomeKind::Cancelled`]. The default, for a backend that stores no cancel
+    /// requests, is none.
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<Lease>, TaskError> {
+        let _ = worker_id;
+        Ok(Vec::new())
+    }
 
     /// Returns every `RUNNING` task whose lease expired before `now` to `READY` (run at
     /// once), recording a `lease_expired` error and counting the expiry
     /// ([`ClaimedTask::lease_expiries`]). A task with no attempts left, or whose lease has
     /// now expired `max_lease_expiries` times, goes to `FAILED` instead (the message of its
-    /// last `lease_expired` error says which).
+    /// last `lease_expired` error says which); one whose cancel was requested goes to
+    /// `CANCELLED` (counted as failed).
     async fn rescue_expired(
         &self,
         now: DateTime<Utc>,

@@ -23,12 +23,14 @@
 //! that fails panics with its name in the message.
 //!
 //! The cases are grouped by topic, one file each (as River's driver suite is): validation,
-//! enqueue (and transactions), claim, lease, rescue, retry, worker, idempotency, prune,
-//! operations (the operator's role), limits (pause and rate limits as claims see them);
+//! enqueue (and transactions), claim, lease, rescue, retry, worker, idempotency (and unique
+//! windows), cancel, timeout, prune, operations (the operator's role), limits (pause and
+//! rate limits as claims see them);
 //! the suite's tasks are in `tasks.rs`. This file holds [`run_all`] and the helpers the
 //! cases share.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cancel;
 mod claim;
 mod enqueue;
 mod idempotency;
@@ -39,10 +41,14 @@ mod prune;
 mod rescue;
 mod retry;
 mod tasks;
+mod timeout;
 mod validation;
 mod worker;
 
-pub use tasks::{Echo, EchoArgs, Progress, ProgressArgs, SLOW_POLICY, SlowBackoff, registry};
+pub use tasks::{
+    Echo, EchoArgs, Hang, HangArgs, Progress, ProgressArgs, SLOW_POLICY, SlowBackoff, TIME_BOX,
+    TimeBoxed, registry, saw_cancellation,
+};
 pub use validation::run_validation;
 
 use std::collections::HashSet;
@@ -144,7 +150,8 @@ fn assert_conflict<T: std::fmt::Debug>(case: &str, r: Result<T, TaskError>) {
 }
 
 /// Runs every case against fresh backends from `make_backend` (which must know
-/// [`CONFORMANCE_QUEUES`]). Panics, naming the case, on the first failure.
+/// [`CONFORMANCE_QUEUES`]). Panics, naming the case, on the first failure. The cancel cases
+/// ask for cancels as an operator does, through [`QueueOperations::cancel`].
 pub async fn run_all<B, F, Fut>(make_backend: F)
 where
     B: WorkerBackend + TransactionalEnqueue + QueueOperations,
@@ -181,6 +188,15 @@ where
         worker::permanent_failure_fails_at_once,
         worker::attempts_exhausted_fails,
         idempotency::idempotent_enqueue,
+        idempotency::unique_until_finished_frees_the_key_when_the_task_ends,
+        idempotency::unique_for_a_period_frees_the_key_after_it,
+        cancel::cancel_requests_name_the_workers_own_leases,
+        cancel::the_cancelled_outcome_is_fenced,
+        cancel::a_cancelled_task_never_runs_again,
+        cancel::a_running_task_is_stopped_and_cancelled,
+        timeout::the_claim_carries_the_per_task_timeout,
+        timeout::the_tasks_timeout_stops_an_attempt_and_retries,
+        timeout::a_per_task_timeout_replaces_the_tasks_own,
         prune::pruning,
         enqueue::transactional_enqueue_rolled_back,
         enqueue::transactional_enqueue_committed,

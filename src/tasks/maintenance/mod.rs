@@ -1,8 +1,10 @@
 //! Maintenance jobs a worker runs beside its tasks, each in its own file: the
-//! [`rescuer`] (expired leases back to READY) and the [`pruner`] (old results deleted).
+//! [`rescuer`] (expired leases back to READY), the [`pruner`] (old results deleted) and the
+//! [`scheduler`] (periodic tasks enqueued on their cron schedule).
 
 pub mod pruner;
 pub mod rescuer;
+pub mod scheduler;
 
 use tokio::sync::watch;
 

@@ -40,7 +40,18 @@ impl PostgresBackend {
     ) -> Result<Vec<TaskId>, TaskError> {
         let now = Utc::now();
         let mut ids = Vec::with_capacity(tasks.len());
-        let mut keys: Vec<String> = Vec::new();
+        let keys: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| t.idempotency_key.clone())
+            .collect();
+        if !keys.is_empty() {
+            // Keys whose unique scope has lapsed (see `UniqueScope`) are free again.
+            sqlx::query(&self.inner.sql.release_keys)
+                .bind(&keys)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
         for chunk in tasks.chunks(INSERT_CHUNK) {
             let n = chunk.len();
             let mut id = Vec::with_capacity(n);
@@ -72,9 +83,6 @@ impl PostgresBackend {
                 labels.push(task.labels_json());
                 unique_scope.push(task.unique_scope());
                 unique_until.push(task.unique.until(now));
-                if let Some(k) = &task.idempotency_key {
-                    keys.push(k.clone());
-                }
             }
             sqlx::query(&self.inner.sql.insert)
                 .bind(id)

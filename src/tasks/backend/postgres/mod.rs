@@ -344,6 +344,13 @@ impl WorkerBackend for PostgresBackend {
                     run_after.push(None);
                     next_args.push(args_json(args)?);
                 }
+                OutcomeKind::Cancelled { error: e } => {
+                    kind.push("cancel");
+                    value.push(None);
+                    error.push(Some(error_json(e)?));
+                    run_after.push(None);
+                    next_args.push(None);
+                }
             }
         }
         let returned: Vec<(Uuid, String, i32)> = sqlx::query_as(&self.inner.sql.finish)
@@ -378,11 +385,26 @@ impl WorkerBackend for PostgresBackend {
             .bind(super::lease_expired_too_often(limit))
             .fetch_all(&self.inner.pool)
             .await?;
-        let failed = statuses.iter().filter(|s| *s == "FAILED").count() as u64;
+        let failed = statuses.iter().filter(|s| *s != "READY").count() as u64;
         Ok(RescueReport {
             retried: statuses.len() as u64 - failed,
             failed,
         })
+    }
+
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<Lease>, TaskError> {
+        let rows: Vec<(Uuid, i32)> = sqlx::query_as(&self.inner.sql.cancel_requests)
+            .bind(worker_id)
+            .fetch_all(&self.inner.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, attempt)| Lease {
+                id: TaskId(id),
+                worker_id: worker_id.to_owned(),
+                attempt: u32::try_from(attempt).unwrap_or(0),
+            })
+            .collect())
     }
 
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError> {

@@ -11,6 +11,8 @@ pub(super) struct Sql {
     pub(super) finish: String,
     pub(super) rescue: String,
     pub(super) prune: String,
+    pub(super) cancel_requests: String,
+    pub(super) release_keys: String,
     pub(super) channel: String,
 }
 
@@ -86,14 +88,16 @@ impl Sql {
                      ON t.id = o.id AND t.worker_id = o.worker_id AND t.attempt = o.attempt \
                    WHERE t.status = 'RUNNING' ORDER BY t.seq FOR UPDATE OF t) \
                  UPDATE {t} t SET \
-                   status = CASE o.kind WHEN 'ok' THEN 'SUCCESSFUL' WHEN 'retry' THEN 'READY' ELSE 'FAILED' END, \
-                   finished_at = CASE WHEN o.kind = 'retry' THEN t.finished_at ELSE o.at END, \
+                   status = CASE WHEN o.kind = 'ok' THEN 'SUCCESSFUL' \
+                     WHEN o.kind = 'cancel' OR (o.kind = 'retry' AND t.cancel_requested_at IS NOT NULL) THEN 'CANCELLED' \
+                     WHEN o.kind = 'retry' THEN 'READY' ELSE 'FAILED' END, \
+                   finished_at = CASE WHEN o.kind = 'retry' AND t.cancel_requested_at IS NULL THEN t.finished_at ELSE o.at END, \
                    return_value = CASE WHEN o.kind = 'ok' THEN o.value::json ELSE t.return_value END, \
                    run_after = CASE WHEN o.kind = 'retry' THEN o.run_after ELSE t.run_after END, \
                    enqueued_args = CASE WHEN o.args IS NULL THEN t.enqueued_args ELSE COALESCE(t.enqueued_args, t.args) END, \
                    args = CASE WHEN o.args IS NULL THEN t.args ELSE o.args::json END, \
                    errors = CASE WHEN o.kind = 'ok' THEN t.errors ELSE t.errors || jsonb_build_array(o.error::jsonb) END, \
-                   worker_id = CASE WHEN o.kind = 'retry' THEN NULL ELSE t.worker_id END, \
+                   worker_id = CASE WHEN o.kind = 'retry' AND t.cancel_requested_at IS NULL THEN NULL ELSE t.worker_id END, \
                    lease_expires_at = NULL \
                  FROM locked o, cfg WHERE t.seq = o.seq AND t.status = 'RUNNING' \
                  RETURNING t.id, o.worker_id, o.attempt"
@@ -105,9 +109,10 @@ impl Sql {
                    SELECT seq FROM {t} WHERE status = 'RUNNING' AND lease_expires_at < $1 \
                    FOR UPDATE SKIP LOCKED) \
                  UPDATE {t} t SET \
-                   status = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN 'FAILED' ELSE 'READY' END, \
-                   finished_at = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN $1 ELSE NULL END, \
-                   run_after = CASE WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN t.run_after ELSE $1 END, \
+                   status = CASE WHEN t.cancel_requested_at IS NOT NULL THEN 'CANCELLED' \
+                     WHEN t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN 'FAILED' ELSE 'READY' END, \
+                   finished_at = CASE WHEN t.cancel_requested_at IS NOT NULL OR t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN $1 ELSE NULL END, \
+                   run_after = CASE WHEN t.cancel_requested_at IS NOT NULL OR t.attempt >= t.max_attempts OR t.lease_expiries + 1 >= $3 THEN t.run_after ELSE $1 END, \
                    errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempt, 'kind', 'lease_expired', \
                      'message', CASE WHEN t.lease_expiries + 1 >= $3 THEN $5::text ELSE $4::text END, \
                      'worker_id', t.worker_id, 'at', $2::text)), \
@@ -119,6 +124,21 @@ impl Sql {
                 "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} \
                  WHERE status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED') AND finished_at < $1 LIMIT 5000 \
                  FOR UPDATE SKIP LOCKED)"
+            ),
+            // Served by the partial index `mailroom_tasks_cancel_requests`.
+            cancel_requests: format!(
+                "SELECT id, attempt FROM {t} \
+                 WHERE worker_id = $1 AND status = 'RUNNING' AND cancel_requested_at IS NOT NULL"
+            ),
+            // A key whose unique scope has lapsed is taken from its old task, in the
+            // enqueue's transaction: a concurrent enqueue under the same key waits on the
+            // old row's lock, then finds the key gone from it and meets the new task in the
+            // unique index instead (so one new task, whoever wins).
+            release_keys: format!(
+                "UPDATE {t} SET idempotency_key = NULL \
+                 WHERE idempotency_key = ANY($1::text[]) \
+                   AND ((unique_scope = 'unfinished' AND status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED')) \
+                     OR (unique_scope = 'until' AND unique_until <= $2))"
             ),
             channel,
         }

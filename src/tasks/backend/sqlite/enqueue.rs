@@ -1,5 +1,6 @@
 //! Enqueueing: multi-row `INSERT`s inside the caller's `BEGIN IMMEDIATE`, idempotency keys
-//! resolved against the stored tasks and within the batch, and enqueueing through the
+//! resolved against the stored tasks and within the batch (a key whose unique scope has
+//! lapsed is taken from its old task in the same transaction), and enqueueing through the
 //! caller's own transaction.
 
 use std::collections::HashMap;
@@ -58,18 +59,28 @@ pub(super) async fn insert_tasks(
         }
     }
     let keys: Vec<&str> = first_use.keys().copied().collect();
+    // Stored tasks whose key's unique scope has lapsed: the key is taken from them.
+    let mut lapsed: Vec<Uuid> = Vec::new();
     for chunk in keys.chunks(INSERT_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "SELECT idempotency_key, id, task_name, COALESCE(enqueued_args, args) FROM mailroom_tasks WHERE idempotency_key IN (",
+            "SELECT idempotency_key, id, task_name, COALESCE(enqueued_args, args), \
+             (unique_scope = 'unfinished' AND status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED')) \
+               OR (unique_scope = 'until' AND unique_until <= ",
         );
+        qb.push_bind(now_us)
+            .push(") FROM mailroom_tasks WHERE idempotency_key IN (");
         let mut list = qb.separated(", ");
         for key in chunk {
             list.push_bind(*key);
         }
         qb.push(")");
-        let stored: Vec<(String, Uuid, String, String)> =
+        let stored: Vec<(String, Uuid, String, String, Option<bool>)> =
             qb.build_query_as().fetch_all(&mut *conn).await?;
-        for (key, id, name, args) in stored {
+        for (key, id, name, args, released) in stored {
+            if released == Some(true) {
+                lapsed.push(id);
+                continue;
+            }
             let args: serde_json::Value =
                 serde_json::from_str(&args).map_err(|e| corrupt("args", e))?;
             if let Some(&i) = first_use.get(key.as_str()) {
@@ -80,6 +91,16 @@ pub(super) async fn insert_tasks(
                 )?);
             }
         }
+    }
+    for chunk in lapsed.chunks(INSERT_CHUNK) {
+        let mut qb: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new("UPDATE mailroom_tasks SET idempotency_key = NULL WHERE id IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *conn).await?;
     }
     let fresh: Vec<(usize, &NewTask)> = tasks
         .iter()

@@ -212,14 +212,19 @@ impl WorkerBackend for SqliteBackend {
                     run_after,
                     args,
                 } => sqlx::query(
-                    "UPDATE mailroom_tasks SET status = 'READY', run_after = ?, errors = json_insert(errors, '$[#]', json(?)), \
-                     enqueued_args = CASE WHEN ? IS NULL THEN enqueued_args ELSE COALESCE(enqueued_args, args) END, \
-                     args = COALESCE(?, args), worker_id = NULL, lease_expires_at = NULL \
-                     WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
+                    // Cancelled meanwhile: it never runs again.
+                    "UPDATE mailroom_tasks SET \
+                     status = CASE WHEN cancel_requested_at IS NULL THEN 'READY' ELSE 'CANCELLED' END, \
+                     finished_at = CASE WHEN cancel_requested_at IS NULL THEN finished_at ELSE ?1 END, \
+                     worker_id = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE worker_id END, \
+                     run_after = ?2, errors = json_insert(errors, '$[#]', json(?3)), \
+                     enqueued_args = CASE WHEN ?4 IS NULL THEN enqueued_args ELSE COALESCE(enqueued_args, args) END, \
+                     args = COALESCE(?4, args), lease_expires_at = NULL \
+                     WHERE id = ?5 AND worker_id = ?6 AND attempt = ?7 AND status = 'RUNNING'",
                 )
+                .bind(at)
                 .bind(micros(*run_after))
                 .bind(error_json(error)?)
-                .bind(args.as_ref().map(args_json).transpose()?)
                 .bind(args.as_ref().map(args_json).transpose()?),
                 OutcomeKind::Failed { error, args } => sqlx::query(
                     "UPDATE mailroom_tasks SET status = 'FAILED', finished_at = ?, errors = json_insert(errors, '$[#]', json(?)), \
@@ -231,6 +236,13 @@ impl WorkerBackend for SqliteBackend {
                 .bind(error_json(error)?)
                 .bind(args.as_ref().map(args_json).transpose()?)
                 .bind(args.as_ref().map(args_json).transpose()?),
+                OutcomeKind::Cancelled { error } => sqlx::query(
+                    "UPDATE mailroom_tasks SET status = 'CANCELLED', finished_at = ?, \
+                     errors = json_insert(errors, '$[#]', json(?)), lease_expires_at = NULL \
+                     WHERE id = ? AND worker_id = ? AND attempt = ? AND status = 'RUNNING'",
+                )
+                .bind(at)
+                .bind(error_json(error)?),
             };
             let done = query
                 .bind(o.lease.id.0)
@@ -258,9 +270,10 @@ impl WorkerBackend for SqliteBackend {
         // Every right-hand side reads the row as it was before this update.
         let statuses: Vec<String> = sqlx::query_scalar(
             "UPDATE mailroom_tasks SET \
-               status = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN 'FAILED' ELSE 'READY' END, \
-               finished_at = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN ?1 ELSE NULL END, \
-               run_after = CASE WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN run_after ELSE ?1 END, \
+               status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'CANCELLED' \
+                 WHEN attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN 'FAILED' ELSE 'READY' END, \
+               finished_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN ?1 ELSE NULL END, \
+               run_after = CASE WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts OR lease_expiries + 1 >= ?3 THEN run_after ELSE ?1 END, \
                errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'kind', 'lease_expired', \
                  'message', CASE WHEN lease_expiries + 1 >= ?3 THEN ?5 ELSE ?4 END, \
                  'worker_id', worker_id, 'at', ?2)), \
@@ -275,11 +288,32 @@ impl WorkerBackend for SqliteBackend {
         .bind(super::lease_expired_too_often(limit))
         .fetch_all(&self.writer)
         .await?;
-        let failed = statuses.iter().filter(|s| *s == "FAILED").count() as u64;
+        let failed = statuses.iter().filter(|s| *s != "READY").count() as u64;
         Ok(RescueReport {
             retried: statuses.len() as u64 - failed,
             failed,
         })
+    }
+
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<Lease>, TaskError> {
+        // Served by the partial index `mailroom_tasks_cancel_requests`; a read, so it never
+        // waits for the writer.
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT id, attempt FROM mailroom_tasks \
+             WHERE worker_id = ? AND status = 'RUNNING' AND cancel_requested_at IS NOT NULL",
+        )
+        .bind(worker_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(id, attempt)| {
+                Ok(Lease {
+                    id: TaskId(id),
+                    worker_id: worker_id.to_owned(),
+                    attempt: rows::to_u32(attempt, "attempt")?,
+                })
+            })
+            .collect()
     }
 
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError> {
