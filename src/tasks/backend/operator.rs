@@ -157,7 +157,7 @@ pub(crate) fn estimate(lo: i64, hi: i64, sampled: u64) -> u64 {
 }
 
 /// Collects counts into [`TaskCounts`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CountsBuilder {
     counts: TaskCounts,
 }
