@@ -18,11 +18,11 @@ use super::operations::{CancelOutcome, MAX_PAGE, RetrySelection, TaskCounts, Tas
 use crate::tasks::{TaskError, TaskId, TaskStatus};
 
 /// Queue × status populations up to this size are counted exactly; larger ones estimated.
-pub(crate) const EXACT_UP_TO: u64 = 50_000;
+pub(crate) const EXACT_UP_TO: u64 = 10_000;
 /// How many windows of the status index an estimate counts.
-pub(crate) const SAMPLE_WINDOWS: i64 = 16;
+pub(crate) const SAMPLE_WINDOWS: i64 = 32;
 /// How many sequence numbers one window spans.
-pub(crate) const SAMPLE_SPAN: i64 = 2_048;
+pub(crate) const SAMPLE_SPAN: i64 = 512;
 
 /// The page size as SQL wants it: 1..=[`MAX_PAGE`], else an error naming `limit`.
 pub(crate) fn page_limit(limit: usize) -> Result<i64, TaskError> {
@@ -157,7 +157,7 @@ pub(crate) fn estimate(lo: i64, hi: i64, sampled: u64) -> u64 {
 }
 
 /// Collects counts into [`TaskCounts`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CountsBuilder {
     counts: TaskCounts,
 }

@@ -35,7 +35,7 @@ pub(crate) async fn run(args: StatsArgs) -> ExitCode {
             .map(|(q, s)| format!("{q} {s}"))
             .collect();
         eprintln!(
-            "mailroom: estimated counts (more than 50,000 tasks, sampled from the status index, \
+            "mailroom: estimated counts (more than 10,000 tasks, sampled from the status index, \
              typically within a few percent): {}",
             which.join(", ")
         );
@@ -117,7 +117,7 @@ pub(crate) async fn run(args: StatsArgs) -> ExitCode {
         &[1, 2, 3, 4, 5],
     );
     if !counts.exact {
-        out.push_str("~ estimated: sampled from the status index (more than 50,000 tasks)\n");
+        out.push_str("~ estimated: sampled from the status index (more than 10,000 tasks)\n");
     }
     crate::print_text(&out);
     ExitCode::SUCCESS
