@@ -10,6 +10,7 @@ mod input;
 mod queue;
 mod render;
 mod send;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     Worker(queue::WorkerArgs),
     /// Print a task's result as JSON.
     Status(queue::StatusArgs),
+    /// Show the outbox and the template previews in a browser (default http://127.0.0.1:8025/).
+    Serve(serve::ServeArgs),
 }
 
 /// Reports an error as one sentence on standard error and returns its exit status.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Enqueue(args) => block_on(queue::enqueue(args)),
         Command::Worker(args) => block_on(queue::worker(args)),
         Command::Status(args) => block_on(queue::status(args)),
+        Command::Serve(args) => block_on(serve::run(args)),
     }
 }
 
