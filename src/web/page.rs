@@ -35,6 +35,7 @@ impl Ui {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        env.add_filter("urlencode", path_segment);
         for (name, source) in PAGES {
             env.add_template(name, source)
                 .map_err(|e| Error::configuration("ui template", format!("{name}: {e}")))?;
@@ -45,6 +46,20 @@ impl Ui {
         }
         Ok(Ui { env, nav })
     }
+}
+
+/// `value` as one URL path segment: everything but the unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`) percent-encoded.
+fn path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// What every page needs from the request: the nonce and the CSRF token.
