@@ -43,6 +43,9 @@
   }
 
   var events = new EventSource("/events");
+  events.addEventListener("open", function () {
+    document.body.setAttribute("data-events", "open");
+  });
   if (live) {
     events.addEventListener("message", function (e) {
       try { addMessage(JSON.parse(e.data)); } catch (err) { /* a malformed event is skipped */ }
