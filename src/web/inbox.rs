@@ -69,7 +69,14 @@ struct Index {
     by_id: HashMap<String, Arc<Summary>>,
     /// Memory outbox: how many of its messages are indexed.
     memory_seen: usize,
+    /// Directory: its modification time at the last full scan, and when that was.
+    dir_seen: Option<(SystemTime, std::time::Instant)>,
 }
+
+/// A directory whose modification time has not moved is scanned again only this often:
+/// adding, removing or renaming a file moves it, so this only guards against a file
+/// system whose time stamps are coarser than the changes.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
 
 /// The index and its source.
 #[derive(Debug)]
@@ -168,12 +175,24 @@ impl Inbox {
     async fn refresh(&self, announce: bool) -> Result<()> {
         let added = match &self.source {
             Source::Dir(dir) => {
-                let known: Vec<String> = self.read().by_id.keys().cloned().collect();
+                let modified = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+                let known: Vec<String> = {
+                    let index = self.read();
+                    if let (Some(now), Some((then, at))) = (modified, index.dir_seen)
+                        && now == then
+                        && at.elapsed() < FULL_SCAN_EVERY
+                    {
+                        return Ok(());
+                    }
+                    index.by_id.keys().cloned().collect()
+                };
+                let started = std::time::Instant::now();
                 let dir = dir.clone();
                 let scan = tokio::task::spawn_blocking(move || scan_dir(&dir, known))
                     .await
                     .map_err(|e| Error::io("outbox scan", std::io::Error::other(e)))??;
                 let mut index = self.write();
+                index.dir_seen = modified.map(|m| (m, started));
                 let changed = !scan.added.is_empty() || !scan.removed.is_empty();
                 for id in &scan.removed {
                     index.by_id.remove(id);
