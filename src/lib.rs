@@ -23,7 +23,7 @@
 //! |---|---|
 //! | [`message`] | [`Email`], its builder, [`Address`], [`Attachment`], the JSON form |
 //! | [`render`] | MIME rendering, [`RenderOptions`], deterministic output |
-//! | [`csp`] | Content-Security-Policy builder, nonces and hash sources |
+//! | [`csp`] | Content-Security-Policy builder, nonces and hash sources; the tower layer (feature `web`) |
 //! | [`html`] | the CSP-safe HTML body pipeline (feature `html`) |
 //! | [`dkim`] | DKIM signing (feature `dkim`) |
 //! | [`deliverability`] | one-click unsubscribe tokens, the suppression list, bounce and complaint parsing, the sender check (feature `deliverability`) |
@@ -31,6 +31,7 @@
 //! | [`transport`] | the [`Transport`](transport::Transport) trait, SMTP, HTTP providers, file, console, memory, dummy |
 //! | [`tasks`] | the background Tasks framework (knows nothing about email) and its backends |
 //! | [`send_mail`] | the `send_mail` task that joins rendering, signing and delivery |
+//! | [`web`] | the UI of `mailroom serve`: inbox, message and template previews (feature `web`) |
 //! | [`testing`] | outbox assertions and test helpers |
 //! | [`error`] | the one [`Error`] type and its classification, [`ErrorKind`] |
 //!
@@ -38,7 +39,7 @@
 //!
 //! | feature | enables | default |
 //! |---|---|---|
-//! | `cli` | the `mailroom` command-line program (turns on `smtp`, `http`, `sqlite`, `postgres`, `html`, `dkim`, `templates`) | yes |
+//! | `cli` | the `mailroom` command-line program (turns on `smtp`, `http`, `sqlite`, `postgres`, `html`, `dkim`, `templates`, `web`) | yes |
 //! | `smtp` | SMTP delivery on lettre (tokio, rustls) | yes |
 //! | `http` | HTTP API transports: SES, Mailgun, Postmark, SendGrid, Resend (reqwest, aws-sigv4) | yes |
 //! | `sqlite` | the embedded SQLite task backend | yes |
@@ -47,6 +48,7 @@
 //! | `postgres` | the PostgreSQL task backend | yes |
 //! | `templates` | email templates on minijinja, MJML on mrml | yes |
 //! | `deliverability` | unsubscribe tokens (hmac), bounce parsing and the sender check (mail-parser), the suppression list | yes |
+//! | `web` | `csp::CspLayer` (tower) and the `mailroom serve` UI (axum, mail-parser; turns on `html`, `dkim`, `templates`) | yes |
 //! | `html-fetch` | fetching remote images and stylesheets into HTML bodies | no |
 //! | `test-util` | the task-backend conformance suite for outside backends | no |
 
@@ -72,6 +74,9 @@ pub mod tasks;
 pub mod templates;
 pub mod testing;
 pub mod transport;
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 
 pub use error::{DeliveryFailure, Error, ErrorKind, Result};
 pub use message::{

@@ -9,6 +9,8 @@ mod tasks;
 #[cfg(feature = "templates")]
 mod templates;
 mod transport;
+#[cfg(feature = "web")]
+mod web;
 
 /// Kills the listed processes (SIGKILL) when dropped, so that a failing test leaves no
 /// worker process running behind it.

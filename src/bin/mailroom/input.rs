@@ -17,6 +17,15 @@ pub(crate) struct TemplatesArg {
 }
 
 impl TemplatesArg {
+    /// The directory given, else `./templates` when there is one.
+    pub(crate) fn dir(&self) -> Option<PathBuf> {
+        match &self.dir {
+            Some(dir) => Some(dir.clone()),
+            None if Path::new("templates").is_dir() => Some(PathBuf::from("templates")),
+            None => None,
+        }
+    }
+
     /// The templates: the directory given (which must exist), else `./templates` when
     /// there is one, else none (a message naming a template is then an error saying so).
     pub(crate) fn load(&self) -> Result<Option<Templates>, Error> {

@@ -13,6 +13,7 @@ mod queue;
 mod queue_control;
 mod render;
 mod send;
+mod serve;
 mod suppress;
 mod tasks;
 
@@ -60,6 +61,8 @@ enum Command {
     Suppress(suppress::SuppressArgs),
     /// Ingest bounces and complaints: print `KIND ADDRESS STATUS`, suppress hard ones.
     Bounces(suppress::BouncesArgs),
+    /// Show the outbox and the template previews in a browser (default http://127.0.0.1:8025/).
+    Serve(serve::ServeArgs),
 }
 
 /// Reports an error as one sentence on standard error and returns its exit status.
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Suppress(args) => block_on(suppress::suppress(args)),
         Command::Bounces(args) => block_on(suppress::bounces(args)),
+        Command::Serve(args) => block_on(serve::run(args)),
     }
 }
 

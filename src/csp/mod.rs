@@ -7,6 +7,10 @@
 //! [`NONCE`] placeholder stands for the request's nonce and becomes `'nonce-…'` when the
 //! policy is written with one (and disappears when it is written without).
 //!
+//! With the `web` feature, [`CspLayer`] puts policies on the responses of any tower service
+//! (axum, hyper), with a fresh nonce per response ([`CspNonce`]), per-route override and
+//! exemption, and [`report_route`] receives violation reports.
+//!
 //! ```
 //! use mailroom::csp::{self, HashAlgorithm, Nonce, Policy};
 //!
@@ -26,6 +30,21 @@
 //! assert_eq!(csp::HEADER, "Content-Security-Policy");
 //! # Ok::<(), mailroom::Error>(())
 //! ```
+
+#[cfg(feature = "web")]
+mod layer;
+#[cfg(feature = "web")]
+mod report;
+
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub use layer::{Csp, CspFuture, CspLayer, CspNonce, MissingCspNonce};
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub use report::{
+    REPORT_BODY_LIMIT, ReportError, ViolationReport, log_report, parse_reports, read_reports,
+    report_route, report_route_with_limit,
+};
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -1,0 +1,9 @@
+//! Integration tests of the `web` feature: the CSP layer and its report route, and
+//! `mailroom serve` (over HTTP, from the command line, and in headless Chromium).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod browser;
+mod layer;
+mod reports;
+mod serve;
+mod support;
