@@ -1,15 +1,12 @@
-//! Cancelling a task that a worker *process* is running, from another process's own
-//! connection (a plain `UPDATE … SET cancel_requested_at`, as any operator's tool may
-//! write it): the worker stops the attempt before its side effect, records `CANCELLED`,
-//! and no worker runs the task again.
+//! Cancelling a task that a worker *process* is running, from another process (`mailroom
+//! tasks cancel`): the worker stops the attempt before its side effect, records
+//! `CANCELLED`, and no worker runs the task again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use mailroom::tasks::{NewTask, SqliteBackend, SqliteOptions, TaskBackend, TaskId, TaskStatus};
-use sqlx::Connection;
-
 use super::worker_process::{lines, sigterm, spawn_worker};
+use mailroom::tasks::{NewTask, SqliteBackend, SqliteOptions, TaskBackend, TaskId, TaskStatus};
 
 /// Polls until `done` holds for the task (or panics after two generous minutes).
 async fn wait_for(
@@ -27,6 +24,24 @@ async fn wait_for(
         assert!(tokio::time::Instant::now() < give_up, "never {what}: {r:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Runs `mailroom tasks cancel` on the running task, from a process of its own, and checks
+/// its answer: the task is still RUNNING, its worker asked to stop it.
+pub(crate) fn cancel_from_the_command_line(url: &str, id: TaskId) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args(["tasks", "cancel", "--queue", url, &id.to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(printed.trim(), format!("{id} RUNNING"), "{printed}");
 }
 
 /// The checks both backends share, once the cancel was requested.
@@ -85,17 +100,7 @@ async fn a_cancel_from_another_process_stops_a_worker_processes_task() {
     let _guard = crate::KillOnDrop(vec![worker.id()]);
     wait_for(&backend, id, "started", |s| s == TaskStatus::Running).await;
 
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let done = sqlx::query(
-        "UPDATE mailroom_tasks SET cancel_requested_at = ? WHERE id = ? AND status = 'RUNNING'",
-    )
-    .bind(chrono::Utc::now().timestamp_micros())
-    .bind(id.0)
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    conn.close().await.unwrap();
+    cancel_from_the_command_line(&url, id);
 
     assert_cancelled_and_never_rerun(&backend, id, &out, worker, &url).await;
 }

@@ -4,7 +4,7 @@
 
 #[cfg(feature = "test-util")]
 mod backends;
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "sqlite", feature = "cli"))]
 mod cancel_processes;
 #[cfg(feature = "cli")]
 mod cli;

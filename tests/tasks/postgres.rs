@@ -662,6 +662,7 @@ async fn a_server_that_never_answers_fails_at_the_connect_timeout() {
     drop(silent);
 }
 
+#[cfg(all(feature = "sqlite", feature = "cli"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_from_another_process_stops_a_worker_processes_task() {
     let Some(url) = pg_url().await else { return };
@@ -682,18 +683,7 @@ async fn a_cancel_from_another_process_stops_a_worker_processes_task() {
         assert!(tokio::time::Instant::now() < give_up, "never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // From a connection of this process's own, as an operator's tool would.
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    let done = sqlx::query(&format!(
-        "UPDATE \"{}\".mailroom_tasks SET cancel_requested_at = now() WHERE id = $1 AND status = 'RUNNING'",
-        b.schema()
-    ))
-    .bind(id.0)
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    conn.close().await.unwrap();
+    super::cancel_processes::cancel_from_the_command_line(&full, id);
     super::cancel_processes::assert_cancelled_and_never_rerun(&b, id, &out, worker, &full).await;
     schemas.drop_all().await;
 }
