@@ -114,6 +114,10 @@ impl<B: WorkerBackend> WorkerBackend for WithHooks<B> {
         self.inner.prune(finished_before).await
     }
 
+    async fn held_back_by_rate_limits(&self, req: &ClaimRequest) -> Result<bool, TaskError> {
+        self.inner.held_back_by_rate_limits(req).await
+    }
+
     async fn wait_for_tasks(&self, queues: &[String], timeout: Duration) {
         self.inner.wait_for_tasks(queues, timeout).await;
     }

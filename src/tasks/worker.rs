@@ -110,6 +110,8 @@ impl WorkerBuilder {
     }
 
     /// Exit once no task is ready and none is running (default `false`: run until shutdown).
+    /// Tasks of a paused queue do not keep a burst worker running; tasks waiting for a
+    /// rate limit's tokens do.
     pub fn burst(mut self, burst: bool) -> Self {
         self.burst = burst;
         self
@@ -401,16 +403,7 @@ impl Worker {
             let mut claimed_any = false;
             let mut claim_failed = false;
             if worth_it {
-                let req = ClaimRequest {
-                    worker_id: self.worker_id.clone(),
-                    queues: self.queues.clone(),
-                    limit: if isolated { 1 } else { free },
-                    lease: self.lease,
-                    now: Utc::now(),
-                    isolated,
-                    task_names: Some(self.task_names.clone()),
-                    routes: self.routes.clone(),
-                };
+                let req = self.claim_request(if isolated { 1 } else { free }, isolated);
                 if isolated {
                     draining = false;
                     last_isolated = tokio::time::Instant::now();
@@ -454,8 +447,17 @@ impl Worker {
             }
             // Only an isolated claim sees every ready task, suspects included; a failed claim
             // saw nothing.
+            // ... unless what it would take waits for a rate limit's tokens: those come.
             if self.burst && !claimed_any && !claim_failed && isolated {
-                break;
+                let req = self.claim_request(1, true);
+                match self.backend.held_back_by_rate_limits(&req).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "checking for rate-limited tasks failed");
+                        break;
+                    }
+                }
             }
             // An idle worker's ordinary claim found nothing: look for suspects at once.
             if idle && !isolated && !claimed_any && !claim_failed {
@@ -507,6 +509,20 @@ impl Worker {
             return Err(e);
         }
         Ok(report)
+    }
+
+    /// A claim of up to `limit` tasks by this worker, now.
+    fn claim_request(&self, limit: usize, isolated: bool) -> ClaimRequest {
+        ClaimRequest {
+            worker_id: self.worker_id.clone(),
+            queues: self.queues.clone(),
+            limit,
+            lease: self.lease,
+            now: Utc::now(),
+            isolated,
+            task_names: Some(self.task_names.clone()),
+            routes: self.routes.clone(),
+        }
     }
 
     fn spawn(&self, task: ClaimedTask, leases: &Leases, running: &mut Running) {

@@ -771,6 +771,15 @@ pub trait WorkerBackend: TaskBackend {
     /// returns how many.
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError>;
 
+    /// Whether a claim like `req` found nothing only because of rate limits: some task it
+    /// would take is `READY` in a rate-limited (and not paused) queue, waiting for a token.
+    /// A burst worker keeps waiting instead of exiting then. The default (a backend without
+    /// rate limits) is `false`.
+    async fn held_back_by_rate_limits(&self, req: &ClaimRequest) -> Result<bool, TaskError> {
+        let _ = req;
+        Ok(false)
+    }
+
     /// Waits until tasks may have been enqueued on `queues` or `timeout` passes, whichever
     /// comes first; an idle worker calls this between polls. The default just sleeps;
     /// the PostgreSQL backend wakes on `LISTEN`/`NOTIFY`.

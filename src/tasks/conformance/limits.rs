@@ -136,3 +136,41 @@ pub(super) async fn concurrent_claims_never_exceed_the_limit<B: WorkerBackend + 
         "{case}: exactly the limit, across eight claimers"
     );
 }
+
+pub(super) async fn a_burst_worker_waits_for_tokens_but_not_for_a_paused_queue<
+    B: WorkerBackend + QueueOperations,
+>(
+    b: Arc<B>,
+) {
+    let case = "a_burst_worker_waits_for_tokens_but_not_for_a_paused_queue";
+    let run = |b: Arc<B>| async move {
+        let dynb: Arc<dyn WorkerBackend> = b;
+        Worker::builder(dynb, registry())
+            .concurrency(4)
+            .burst(true)
+            .poll_interval(Duration::from_millis(10))
+            .build()
+            .run(std::future::pending())
+            .await
+            .unwrap()
+    };
+    // 8 tasks at 4 per second: the second half waits for tokens, and the worker with it.
+    b.enqueue_many((0..8).map(|i| echo(json!(i))).collect())
+        .await
+        .unwrap();
+    b.set_rate_limit("default", Some(&RateLimit::new(4, Duration::from_secs(1))))
+        .await
+        .unwrap();
+    let report = run(b.clone()).await;
+    assert_eq!(report.succeeded, 8, "{case}: {report:?}");
+    // A paused queue's task does not keep it running.
+    let id = b.enqueue(echo(json!("paused"))).await.unwrap();
+    b.pause_queue("default").await.unwrap();
+    let report = run(b.clone()).await;
+    assert_eq!(report.claimed, 0, "{case}: {report:?}");
+    assert_eq!(
+        b.get_result(id).await.unwrap().status,
+        TaskStatus::Ready,
+        "{case}"
+    );
+}

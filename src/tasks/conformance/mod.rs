@@ -211,5 +211,6 @@ where
         limits::a_rate_limit_caps_claims,
         limits::a_keyed_rate_limit_gives_each_key_its_own_bucket,
         limits::concurrent_claims_never_exceed_the_limit,
+        limits::a_burst_worker_waits_for_tokens_but_not_for_a_paused_queue,
     );
 }

@@ -81,6 +81,40 @@ impl PostgresBackend {
         Ok(claimed)
     }
 
+    /// Whether a task a claim like `req` would take waits in a rate-limited queue.
+    pub(super) async fn waiting_for_tokens(&self, req: &ClaimRequest) -> Result<bool, TaskError> {
+        let settings = self.claim_settings().await?;
+        let limited: Vec<String> = req
+            .queues
+            .iter()
+            .filter(|q| {
+                settings
+                    .iter()
+                    .any(|s| &s.queue_name == *q && s.paused_at.is_none() && s.rate_limit.is_some())
+            })
+            .cloned()
+            .collect();
+        if limited.is_empty() || req.task_names.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(false);
+        }
+        let waiting: bool = sqlx::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM \"{}\".mailroom_tasks WHERE status = 'READY' \
+             AND queue_name = ANY($1::text[]) AND run_after <= $2 \
+             AND ($3::bool OR lease_expiries = 0) \
+             AND ($4::text[] IS NULL OR task_name = ANY($4::text[])) \
+             AND ($5::text[] IS NULL OR route IS NULL OR route = ANY($5::text[])))",
+            self.inner.schema
+        ))
+        .bind(&limited)
+        .bind(req.now)
+        .bind(req.isolated)
+        .bind(&req.task_names)
+        .bind(&req.routes)
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(waiting)
+    }
+
     /// Claims up to `limit` tasks of a rate-limited queue, as many as its buckets have
     /// tokens for, in one transaction holding the queue's settings row.
     async fn claim_limited(

@@ -257,6 +257,10 @@ impl WorkerBackend for PostgresBackend {
         self.claim_tasks(req).await
     }
 
+    async fn held_back_by_rate_limits(&self, req: &ClaimRequest) -> Result<bool, TaskError> {
+        self.waiting_for_tokens(req).await
+    }
+
     async fn heartbeat(
         &self,
         leases: &[Lease],

@@ -73,6 +73,35 @@ impl SqliteBackend {
         Ok(claimed)
     }
 
+    /// Whether a task a claim like `req` would take waits in a rate-limited queue.
+    pub(super) async fn waiting_for_tokens(&self, req: &ClaimRequest) -> Result<bool, TaskError> {
+        let settings = self.claim_settings().await?;
+        let limited: Vec<&String> = req
+            .queues
+            .iter()
+            .filter(|q| {
+                settings
+                    .iter()
+                    .any(|s| &s.queue_name == *q && s.paused_at.is_none() && s.rate_limit.is_some())
+            })
+            .collect();
+        if limited.is_empty() || req.task_names.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(false);
+        }
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "SELECT EXISTS (SELECT 1 FROM mailroom_tasks WHERE status = 'READY' AND queue_name IN (",
+        );
+        let mut list = qb.separated(", ");
+        for q in limited {
+            list.push_bind(q.clone());
+        }
+        qb.push(") AND run_after <= ").push_bind(micros(req.now));
+        push_filters(&mut qb, req);
+        qb.push(")");
+        let waiting: bool = qb.build_query_scalar().fetch_one(&self.reader).await?;
+        Ok(waiting)
+    }
+
     /// Claims from queues that were neither paused nor rate limited when the settings were
     /// cached; the statement checks again, so a queue paused or limited since is skipped.
     async fn claim_open(

@@ -147,6 +147,10 @@ impl WorkerBackend for SqliteBackend {
         self.claim_tasks(req).await
     }
 
+    async fn held_back_by_rate_limits(&self, req: &ClaimRequest) -> Result<bool, TaskError> {
+        self.waiting_for_tokens(req).await
+    }
+
     async fn heartbeat(
         &self,
         leases: &[Lease],
