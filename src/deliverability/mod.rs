@@ -16,6 +16,8 @@
 mod address;
 mod bounce;
 mod check;
+#[cfg(all(feature = "web", any(feature = "sqlite", feature = "postgres")))]
+mod handler;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod suppression;
 mod token;
@@ -27,6 +29,8 @@ pub use bounce::{Bounce, BounceKind, parse_report, split_mbox};
 pub use check::{
     CheckOptions, Finding, HTML_CLIP_BYTES, Report, Severity, check_bytes, check_message,
 };
+#[cfg(all(feature = "web", any(feature = "sqlite", feature = "postgres")))]
+pub use handler::unsubscribe_router;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use suppression::list_id;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

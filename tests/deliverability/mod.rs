@@ -7,6 +7,8 @@ mod bounces;
 mod check;
 #[cfg(all(feature = "cli", feature = "sqlite", feature = "smtp"))]
 mod cli;
+#[cfg(all(feature = "web", feature = "sqlite"))]
+mod handler;
 #[cfg(all(feature = "sqlite", feature = "postgres", feature = "smtp"))]
 mod suppression;
 mod tokens;
