@@ -79,3 +79,45 @@ pub(crate) fn delivered_ids(outbox: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// A queue URL on the test PostgreSQL in a fresh schema of its own, dropped when the guard
+/// is.
+pub(crate) struct PgQueue {
+    pub(crate) url: String,
+    server: String,
+    schema: String,
+}
+
+impl PgQueue {
+    pub(crate) fn fresh() -> PgQueue {
+        let server = std::env::var("MAILROOM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let schema = format!(
+            "mailroom_sm_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        PgQueue {
+            url: format!("{server}?schema={schema}"),
+            server,
+            schema,
+        }
+    }
+}
+
+impl Drop for PgQueue {
+    fn drop(&mut self) {
+        let (server, schema) = (self.server.clone(), self.schema.clone());
+        // Its own thread and runtime: the guard may drop inside a test's runtime.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}

@@ -79,19 +79,6 @@ fn two_worker_processes_stop_claiming_from_a_paused_queue_on_sqlite() {
 
 #[test]
 fn two_worker_processes_stop_claiming_from_a_paused_queue_on_postgres() {
-    let url = std::env::var("MAILROOM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = format!(
-        "mailroom_pz_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    two_workers_stop_claiming_from_a_paused_queue(&format!("{url}?schema={schema}"));
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
+    let queue = super::PgQueue::fresh();
+    two_workers_stop_claiming_from_a_paused_queue(&queue.url);
 }

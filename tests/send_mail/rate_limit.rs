@@ -139,19 +139,6 @@ fn three_worker_processes_keep_to_a_shared_rate_limit_on_sqlite() {
 
 #[test]
 fn three_worker_processes_keep_to_a_shared_rate_limit_on_postgres() {
-    let url = std::env::var("MAILROOM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = format!(
-        "mailroom_rl_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    three_workers_keep_to_a_shared_limit(&format!("{url}?schema={schema}"));
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
+    let queue = super::PgQueue::fresh();
+    three_workers_keep_to_a_shared_limit(&queue.url);
 }

@@ -600,6 +600,16 @@ pub struct ClaimRequest {
     pub routes: Option<Vec<String>>,
 }
 
+impl ClaimRequest {
+    /// When the leases of this claim expire: `now + lease`.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn lease_expiry(&self) -> Result<DateTime<Utc>, TaskError> {
+        let lease = chrono::Duration::from_std(self.lease)
+            .map_err(|e| TaskError::storage("lease too long", e))?;
+        Ok(self.now + lease)
+    }
+}
+
 /// A task a worker has claimed, with its lease.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedTask {

@@ -53,7 +53,7 @@ impl PostgresBackend {
                 _ => open.push(q.clone()),
             }
         }
-        let expires = lease_expiry(req)?;
+        let expires = req.lease_expiry()?;
         let mut claimed = Vec::new();
         if !open.is_empty() {
             let rows = sqlx::query(&self.inner.sql.claim)
@@ -257,13 +257,6 @@ impl PostgresBackend {
     }
 }
 
-/// When the leases of a claim at `req.now` expire.
-fn lease_expiry(req: &ClaimRequest) -> Result<DateTime<Utc>, TaskError> {
-    let lease = chrono::Duration::from_std(req.lease)
-        .map_err(|e| TaskError::storage("lease too long", e))?;
-    Ok(req.now + lease)
-}
-
 /// The SQL expression of a task's bucket key: its `key_by` labels' values joined by U+001F
 /// (`''` for one bucket per queue); names are checked before they reach SQL text.
 fn key_expression(key_by: &[String]) -> String {
@@ -288,73 +281,4 @@ fn to_claimed(
         .collect::<Result<Vec<_>, _>>()?;
     // RETURNING gives no order; restore the claim order.
     Ok(in_claim_order(claimed))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::time::Duration;
-
-    use super::*;
-    use crate::tasks::{NewTask, PostgresOptions, TaskBackend, WorkerBackend};
-
-    fn req(limit: usize) -> ClaimRequest {
-        ClaimRequest {
-            worker_id: "w".to_owned(),
-            queues: vec!["default".to_owned()],
-            limit,
-            lease: Duration::from_secs(30),
-            now: Utc::now(),
-            isolated: false,
-            task_names: None,
-            routes: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_limited_queue_claims_what_each_keys_bucket_pays_for_and_a_paused_one_nothing() {
-        let url = std::env::var("MAILROOM_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let schema = format!(
-            "mailroom_u_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let backend = PostgresBackend::connect_with(PostgresOptions::new(&url).schema(&schema))
-            .await
-            .expect("PostgreSQL is needed (MAILROOM_TEST_POSTGRES_URL)");
-        let mut tasks = Vec::new();
-        for i in 0..15 {
-            tasks.push(NewTask::new("t", serde_json::json!(i)).label("domain", "slow.example"));
-        }
-        for i in 0..3 {
-            tasks.push(NewTask::new("t", serde_json::json!(i)).label("domain", "fast.example"));
-        }
-        backend.enqueue_many(tasks).await.unwrap();
-        // A long interval: no token comes back while the test runs.
-        let rate = RateLimit::new(5, Duration::from_secs(3600)).key_by(["domain"]);
-        backend
-            .store_rate_limit("default", Some(&rate))
-            .await
-            .unwrap();
-        let first = backend.claim(&req(100)).await.unwrap();
-        assert_eq!(
-            first.len(),
-            8,
-            "5 of the slow domain's bucket, all 3 of the fast one"
-        );
-        assert!(backend.claim(&req(100)).await.unwrap().is_empty());
-        backend.store_pause("default", true).await.unwrap();
-        backend.store_rate_limit("default", None).await.unwrap();
-        assert!(backend.claim(&req(100)).await.unwrap().is_empty(), "paused");
-        backend.store_pause("default", false).await.unwrap();
-        assert_eq!(
-            backend.claim(&req(100)).await.unwrap().len(),
-            10,
-            "the rest, unlimited"
-        );
-        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-            .execute(backend.pool())
-            .await
-            .unwrap();
-    }
 }

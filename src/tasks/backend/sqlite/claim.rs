@@ -110,7 +110,7 @@ impl SqliteBackend {
         queues: &[&String],
     ) -> Result<Vec<ClaimedTask>, TaskError> {
         let now = micros(req.now);
-        let expires = lease_expiry(req)?;
+        let expires = req.lease_expiry()?;
         let mut qb = claim_update(req, now, expires);
         qb.push(" WHERE seq IN (SELECT seq FROM (");
         // One index-ordered, limited scan per queue, merged: `queue_name IN (...)` over
@@ -155,7 +155,7 @@ impl SqliteBackend {
     ) -> Result<Vec<ClaimedTask>, TaskError> {
         let now_dt = req.now;
         let now = micros(now_dt);
-        let expires = lease_expiry(req)?;
+        let expires = req.lease_expiry()?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let Some(rate) = stored_limit(&mut tx, queue).await? else {
             // Paused or no longer limited since the settings were cached.
@@ -229,13 +229,6 @@ impl SqliteBackend {
         tx.commit().await?;
         claimed(&rows, req, expires)
     }
-}
-
-/// When the leases of a claim at `req.now` expire.
-fn lease_expiry(req: &ClaimRequest) -> Result<DateTime<Utc>, TaskError> {
-    let lease = chrono::Duration::from_std(req.lease)
-        .map_err(|e| TaskError::storage("lease too long", e))?;
-    Ok(req.now + lease)
 }
 
 /// `UPDATE … SET` of a claim (the caller adds the `WHERE`).
