@@ -674,3 +674,57 @@ async fn without_a_queue_the_page_says_how_to_give_one() {
     .await;
     assert_eq!(response.status(), 404);
 }
+
+/// `mailroom serve --queue URL` (or `MAILROOM_QUEUE`) shows that queue; a queue without
+/// one to operate (`immediate:`) is a usage error (64).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_shows_the_queue_given_by_flag_or_environment() {
+    let f = fixture().await;
+    let url = queue_url(f._dir.path());
+    let bin = env!("CARGO_BIN_EXE_mailroom");
+    let out = tokio::process::Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--queue", "immediate:"])
+        .env_remove("MAILROOM_QUEUE")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for by_env in [false, true] {
+        let mut command = tokio::process::Command::new(bin);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("MAILROOM_QUEUE")
+            .env_remove("MAILROOM_SERVE_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if by_env {
+            command.env("MAILROOM_QUEUE", &url);
+        } else {
+            command.args(["--queue", &url]);
+        }
+        let mut child = command.spawn().unwrap();
+        let _kill = crate::KillOnDrop(vec![child.id().unwrap()]);
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let base = line.trim_end_matches('/').to_owned();
+        let (status, html) = page(&format!("{base}/queue"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(count(&html, "default", "FAILED"), "1", "by_env={by_env}");
+        assert_eq!(count(&html, "mail", "READY"), "2");
+        let (status, body) = page(&format!("{base}/api/tasks?status=FAILED"), None).await;
+        assert_eq!(status, 200);
+        assert!(body.contains(&f.mails[0].to_string()), "{body}");
+        child.start_kill().unwrap();
+        let _ = child.wait().await;
+    }
+}
