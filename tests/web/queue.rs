@@ -728,3 +728,47 @@ async fn the_command_shows_the_queue_given_by_flag_or_environment() {
         let _ = child.wait().await;
     }
 }
+
+/// With an auth token, the queue pages and their actions answer 401 without it and
+/// change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_queue_pages_answer_401_without_it() {
+    let f = fixture().await;
+    let app = start(App::new().queue(f.ops.clone()).auth_token("s3cret-token")).await;
+    for path in [
+        "/queue",
+        &format!("/queue/tasks/{}", f.mails[0]),
+        "/api/tasks",
+    ] {
+        let (status, body) = page(&format!("{}{path}", app.url), None).await;
+        assert_eq!(status, 401, "{path}");
+        assert!(
+            !body.contains(&f.mails[0].to_string()),
+            "{path} leaked a task"
+        );
+    }
+    let response = client()
+        .post(format!("{}/queue/tasks/{}/retry", app.url, f.mails[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        f.ops.get_result(f.mails[0]).await.unwrap().status,
+        TaskStatus::Failed
+    );
+    let authed = client()
+        .get(format!("{}/queue", app.url))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authed.status(), 200);
+    assert!(
+        authed
+            .text()
+            .await
+            .unwrap()
+            .contains(&f.mails[0].to_string())
+    );
+}
