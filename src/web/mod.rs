@@ -8,6 +8,7 @@
 //! let router = App::new()
 //!     .outbox_dir("outbox")          // what `file:outbox` wrote
 //!     .templates_dir("templates")    // each template beside its sample NAME.json
+//!     .queue(mailroom::tasks::connect_operations("sqlite:queue.db").await?)
 //!     .router()
 //!     .await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8025").await
@@ -25,6 +26,10 @@
 //! | `/messages/{id}/raw` | the message bytes |
 //! | `/messages/{id}/parts/{n}` | attachment `n` (a download; `?inline` shows an image) |
 //! | `/templates`, `/templates/{name}` | each email template rendered with its sample context |
+//! | `/queue` | counts per queue × status, pause and rate limit per queue, the task list (`?status=`, `?task=`, `?queue_name=`, `?after=`) |
+//! | `/queue/tasks/{id}` | one task: arguments, attempts, errors, result, cancel request |
+//! | `POST /queue/tasks/{id}/retry`, `…/cancel`, `POST /queue/{name}/pause`, `…/resume` | the operator's actions (CSRF token required), answered with a 303 back |
+//! | `/api/tasks` | `{"tasks": [TaskResult…], "next": CURSOR-or-null}`, as `mailroom tasks list --json` |
 //! | `/api/messages` | `{"messages": [{"id", "subject", "from", "to", "date"}…]}` |
 //! | `/events` | server-sent events: `message` (a new message), `templates` (a file changed) |
 //! | `POST /csp-report` | violation reports ([`csp::report_route`]) |
@@ -43,6 +48,7 @@ mod inbox;
 mod messages;
 mod page;
 mod previews;
+mod queue;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,6 +66,7 @@ pub use access::CsrfToken;
 
 use crate::csp::{self, CspLayer, Policy};
 use crate::error::Result;
+use crate::tasks::QueueOperations;
 use crate::transport::Outbox;
 
 /// What the live-update stream announces.
@@ -77,6 +84,7 @@ pub(crate) struct AppState {
     pub(crate) ui: page::Ui,
     pub(crate) inbox: Option<Arc<inbox::Inbox>>,
     pub(crate) templates: Option<PathBuf>,
+    pub(crate) queue: Option<Arc<dyn QueueOperations>>,
     pub(crate) dkim: dkim::Verifier,
     pub(crate) events: broadcast::Sender<Event>,
 }
@@ -107,6 +115,7 @@ pub fn ui_policy() -> Policy {
 pub struct App {
     outbox: Option<inbox::Source>,
     templates: Option<PathBuf>,
+    queue: Option<Arc<dyn QueueOperations>>,
     auth_token: Option<String>,
     poll: Option<Duration>,
     dkim_records: Vec<(String, String)>,
@@ -117,6 +126,7 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("outbox", &self.outbox)
             .field("templates", &self.templates)
+            .field("queue", &self.queue.as_ref().map(|q| q.name()))
             .field(
                 "auth_token",
                 &self.auth_token.as_ref().map(|_| "<redacted>"),
@@ -148,6 +158,14 @@ impl App {
     /// beside it.
     pub fn templates_dir(mut self, dir: impl Into<PathBuf>) -> App {
         self.templates = Some(dir.into());
+        self
+    }
+
+    /// Shows and steers the tasks of a durable queue (`/queue`): counts, the task list,
+    /// task detail, and retry / cancel / pause / resume. Open one with
+    /// [`tasks::connect_operations`](crate::tasks::connect_operations).
+    pub fn queue(mut self, operations: Arc<dyn QueueOperations>) -> App {
+        self.queue = Some(operations);
         self
     }
 
@@ -185,9 +203,10 @@ impl App {
             None => None,
         };
         let state = Arc::new(AppState {
-            ui: page::Ui::new(self.templates.is_some())?,
+            ui: page::Ui::new(self.templates.is_some(), self.queue.is_some())?,
             inbox,
             templates: self.templates,
+            queue: self.queue,
             dkim: dkim::Verifier::new(&self.dkim_records)?,
             events,
         });
@@ -195,11 +214,11 @@ impl App {
             previews::spawn_watcher(dir.clone(), &state, poll);
         }
         let token = self.auth_token.as_deref().map(access::AuthToken::new);
-        // The queue pages join here as one more `.merge(...)` of routes under `/queue`
-        // and `/api/tasks`; the layers below then cover them too.
+        // The layers below cover every route merged here.
         let routes = Router::new()
             .merge(messages::routes())
             .merge(previews::routes())
+            .merge(queue::routes())
             .route("/events", get(events_stream))
             .route("/assets/style.css", get(style))
             .route("/assets/app.js", get(script))

@@ -20,7 +20,7 @@ pub(crate) struct Ui {
     nav: Vec<(&'static str, &'static str)>,
 }
 
-const PAGES: [(&str, &str); 7] = [
+const PAGES: [(&str, &str); 9] = [
     ("base.html", include_str!("assets/base.html")),
     ("inbox.html", include_str!("assets/inbox.html")),
     ("message.html", include_str!("assets/message.html")),
@@ -28,10 +28,12 @@ const PAGES: [(&str, &str); 7] = [
     ("template.html", include_str!("assets/template.html")),
     ("preview.html", include_str!("assets/preview.html")),
     ("error.html", include_str!("assets/error.html")),
+    ("queue.html", include_str!("assets/queue.html")),
+    ("task.html", include_str!("assets/task.html")),
 ];
 
 impl Ui {
-    pub(crate) fn new(with_templates: bool) -> Result<Ui> {
+    pub(crate) fn new(with_templates: bool, with_queue: bool) -> Result<Ui> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
@@ -43,6 +45,9 @@ impl Ui {
         let mut nav = vec![("/", "Inbox")];
         if with_templates {
             nav.push(("/templates", "Templates"));
+        }
+        if with_queue {
+            nav.push(("/queue", "Queue"));
         }
         Ok(Ui { env, nav })
     }

@@ -463,3 +463,168 @@ async fn a_new_message_appears_in_the_open_inbox_without_a_reload() {
     assert!(browser.violations().await.is_empty());
     browser.close().await;
 }
+
+/// The queue pages in Chromium: `/queue` and a task page load with zero CSP violations;
+/// clicking "retry" on a FAILED `send_mail` task makes it READY, and a worker
+/// (`mailroom worker --burst` with a `file:` transport) then delivers it.
+#[cfg(all(feature = "sqlite", feature = "test-util"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_a_failed_task_in_chromium_lets_a_worker_deliver_it() {
+    use mailroom::tasks::{self, TaskStatus};
+
+    use super::queue::{enqueue_mail, fail_next, queue_url};
+
+    let _one = BROWSER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = queue_url(dir.path());
+    let worker = tasks::connect_worker(&url).await.unwrap();
+    let failed = enqueue_mail(&worker, "Retry me please").await;
+    assert_eq!(fail_next(&worker, "default").await, failed);
+    let waiting = enqueue_mail(&worker, "Still waiting").await;
+    let ops = tasks::connect_operations(&url).await.unwrap();
+    assert_eq!(
+        ops.get_result(failed).await.unwrap().status,
+        TaskStatus::Failed
+    );
+    let outbox = dir.path().join("outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    let app = start(App::new().outbox_dir(&outbox).queue(ops.clone())).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    let loaded = || async {
+        eventually("the page to load", || async {
+            let state = c.execute("return document.readyState", vec![]).await.ok()?;
+            (state == "complete").then_some(())
+        })
+        .await;
+    };
+    c.goto(&format!("{}/queue", app.url)).await.unwrap();
+    loaded().await;
+    let color = c
+        .execute(
+            "return getComputedStyle(document.querySelector('header.top')).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        color, "rgb(29, 35, 48)",
+        "the UI's stylesheet did not apply"
+    );
+    let text = page_text(&browser).await;
+    assert!(
+        text.contains("FAILED") && text.contains("send_mail"),
+        "{text}"
+    );
+    let shot = c.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("queue.png"), shot).unwrap();
+    assert_eq!(browser.violations().await, Vec::<String>::new(), "/queue");
+    // the filter form works without JavaScript
+    c.find(Locator::Css("input[name=status][value=FAILED]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.search button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the filtered list", || async {
+        let at = c.current_url().await.ok()?;
+        at.query()
+            .is_some_and(|q| q.contains("status=FAILED"))
+            .then_some(())
+    })
+    .await;
+    loaded().await;
+    assert!(
+        c.find(Locator::Id(&format!("t-{waiting}"))).await.is_err(),
+        "the READY task is filtered out"
+    );
+    c.find(Locator::LinkText(&failed.to_string()))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = c
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("status"))
+        .await
+        .unwrap();
+    assert_eq!(status.text().await.unwrap(), "FAILED");
+    loaded().await;
+    assert!(page_text(&browser).await.contains("mailbox <unavailable>"));
+    assert_eq!(
+        browser.violations().await,
+        Vec::<String>::new(),
+        "task page"
+    );
+
+    // retry: a POST form with the CSRF token; the 303 brings the browser back
+    c.find(Locator::Id("retry"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the task page to show READY", || async {
+        let status = c.find(Locator::Id("status")).await.ok()?;
+        (status.text().await.ok()? == "READY").then_some(())
+    })
+    .await;
+    let current = c.current_url().await.unwrap();
+    assert_eq!(current.path(), format!("/queue/tasks/{failed}"));
+    assert_eq!(current.query(), Some("done=retried"));
+    assert!(page_text(&browser).await.contains("Put back to READY"));
+    assert_eq!(
+        ops.get_result(failed).await.unwrap().status,
+        TaskStatus::Ready
+    );
+    loaded().await;
+    assert_eq!(
+        browser.violations().await,
+        Vec::<String>::new(),
+        "after retry"
+    );
+
+    // a worker delivers it (and the one that was waiting)
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args(["worker", "--queue", &url, "--burst", "--via"])
+        .arg(format!("file:{}", outbox.display()))
+        .env_remove("MAILROOM_QUEUE")
+        .env_remove("MAILROOM_TRANSPORT")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = ops.get_result(failed).await.unwrap();
+    assert_eq!(result.status, TaskStatus::Successful, "{result:?}");
+    assert_eq!(result.errors.len(), 1, "the first refusal is kept");
+    // the delivered message is in the outbox, and the inbox shows it
+    c.goto(&format!("{}/", app.url)).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::LinkText("Retry me please"))
+        .await
+        .expect("the retried message was not delivered");
+    c.goto(&format!("{}/queue/tasks/{failed}", app.url))
+        .await
+        .unwrap();
+    let status = c.find(Locator::Id("status")).await.unwrap();
+    assert_eq!(status.text().await.unwrap(), "SUCCESSFUL");
+    loaded().await;
+    assert_eq!(browser.violations().await, Vec::<String>::new());
+    browser.close().await;
+}

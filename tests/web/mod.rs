@@ -4,6 +4,8 @@
 
 mod browser;
 mod layer;
+#[cfg(all(feature = "sqlite", feature = "test-util"))]
+mod queue;
 mod reports;
 mod serve;
 mod support;

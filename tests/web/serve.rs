@@ -20,7 +20,7 @@ async fn get(url: &str) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Str
 
 /// The UI's policy, with this page's nonce, is on the response, and every script and
 /// stylesheet of the page carries that nonce.
-fn assert_strict(headers: &reqwest::header::HeaderMap, html: &str) {
+pub(crate) fn assert_strict(headers: &reqwest::header::HeaderMap, html: &str) {
     let policy = headers[csp::HEADER].to_str().unwrap();
     assert!(policy.starts_with("default-src 'none'; "), "{policy}");
     assert!(!policy.contains("unsafe-inline"), "{policy}");

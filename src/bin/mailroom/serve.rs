@@ -1,4 +1,4 @@
-//! `mailroom serve`: the inbox and template previews in a browser.
+//! `mailroom serve`: the inbox, template previews and the queue pages in a browser.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -45,6 +45,14 @@ pub(crate) struct ServeArgs {
     outbox: Option<PathBuf>,
     #[command(flatten)]
     templates: TemplatesArg,
+    /// The queue to show and steer on /queue (sqlite:PATH or postgres://...).
+    #[arg(
+        long = "queue",
+        env = "MAILROOM_QUEUE",
+        value_name = "QUEUE_URL",
+        hide_env_values = true
+    )]
+    queue: Option<String>,
     /// Token every request must carry (Authorization: Bearer TOKEN, or ?token=TOKEN once
     /// in a browser).
     #[arg(long = "auth-token", env = TOKEN_ENV, value_name = "TOKEN", hide_env_values = true)]
@@ -81,6 +89,12 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     }
     if let Some(dir) = args.templates.dir() {
         app = app.templates_dir(dir);
+    }
+    if let Some(url) = &args.queue {
+        match crate::tasks::connect(url).await {
+            Ok(ops) => app = app.queue(ops),
+            Err(code) => return code,
+        }
     }
     if let Some(Secret(token)) = args.auth_token {
         app = app.auth_token(token);
