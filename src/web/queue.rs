@@ -484,13 +484,7 @@ async fn pause(
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let Some(ops) = ops(&state) else {
-        return no_queue_page(&page, &state);
-    };
-    match ops.pause_queue(&name).await {
-        Ok(()) => back_to(&form, "/queue".to_owned(), "paused"),
-        Err(e) => error_page(&page, &state, &e),
-    }
+    set_paused(page, state, name, form, true).await
 }
 
 /// `POST /queue/{name}/resume`.
@@ -500,11 +494,27 @@ async fn resume(
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
+    set_paused(page, state, name, form, false).await
+}
+
+/// Pauses or resumes queue `name`, then goes back with `paused` or `resumed`.
+async fn set_paused(
+    page: Page,
+    state: Shared,
+    name: String,
+    form: ActionForm,
+    paused: bool,
+) -> Response {
     let Some(ops) = ops(&state) else {
         return no_queue_page(&page, &state);
     };
-    match ops.resume_queue(&name).await {
-        Ok(()) => back_to(&form, "/queue".to_owned(), "resumed"),
+    let (done, notice) = if paused {
+        (ops.pause_queue(&name).await, "paused")
+    } else {
+        (ops.resume_queue(&name).await, "resumed")
+    };
+    match done {
+        Ok(()) => back_to(&form, "/queue".to_owned(), notice),
         Err(e) => error_page(&page, &state, &e),
     }
 }

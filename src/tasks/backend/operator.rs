@@ -109,6 +109,34 @@ pub(crate) fn cancel_outcomes(
     Some(out)
 }
 
+/// A cancel as both SQL backends run it: `cancel_once` cancels the distinct ids once and
+/// returns what it changed and what it saw ([`cancel_outcomes`]); a task put back to
+/// `READY` by a retry between the update and the read is cancelled again, a few times at
+/// most. (Under SQLite's `BEGIN IMMEDIATE` nothing changes in between, so one round
+/// answers.)
+pub(crate) async fn cancel_with<F, Fut>(
+    ids: &[TaskId],
+    cancel_once: F,
+) -> Result<Vec<(TaskId, CancelOutcome)>, TaskError>
+where
+    F: Fn(Vec<Uuid>) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<(HashMap<Uuid, TaskStatus>, HashMap<Uuid, TaskStatus>), TaskError>,
+        >,
+{
+    let unique = unique_ids(ids);
+    for _ in 0..5 {
+        let (changed, seen) = cancel_once(unique.clone()).await?;
+        if let Some(out) = cancel_outcomes(ids, &changed, &seen) {
+            return Ok(out);
+        }
+    }
+    Err(TaskError::Storage {
+        message: "the tasks to cancel kept being retried meanwhile; cancel them again".to_owned(),
+        source: None,
+    })
+}
+
 /// The ids a retry put back (with their `seq`), in the order to report them: as the caller
 /// listed them for a retry by id, in enqueue order for one by filter.
 pub(crate) fn retried_in_order(

@@ -20,8 +20,8 @@ use crate::tasks::backend::operations::{
     TaskCursor, TaskFilter, TaskPage,
 };
 use crate::tasks::backend::operator::{
-    self, CountsBuilder, EXACT_UP_TO, cancel_outcomes, estimate, index_statuses, page_limit,
-    retry_statuses, sample_windows, unique_ids,
+    self, CountsBuilder, EXACT_UP_TO, estimate, index_statuses, page_limit, retry_statuses,
+    sample_windows, unique_ids,
 };
 use crate::tasks::{TaskError, TaskId, TaskStatus};
 
@@ -269,20 +269,7 @@ impl QueueOperations for SqliteBackend {
     }
 
     async fn cancel(&self, ids: &[TaskId]) -> Result<Vec<(TaskId, CancelOutcome)>, TaskError> {
-        let unique = unique_ids(ids);
-        // Under `BEGIN IMMEDIATE` nothing changes between the update and the read, so one
-        // round always answers; the loop is the same as PostgreSQL's.
-        for _ in 0..5 {
-            let (changed, seen) = self.cancel_once(&unique).await?;
-            if let Some(out) = cancel_outcomes(ids, &changed, &seen) {
-                return Ok(out);
-            }
-        }
-        Err(TaskError::Storage {
-            message: "the tasks to cancel kept being retried meanwhile; cancel them again"
-                .to_owned(),
-            source: None,
-        })
+        operator::cancel_with(ids, |unique| async move { self.cancel_once(&unique).await }).await
     }
 
     async fn retry(&self, selection: &RetrySelection) -> Result<Vec<TaskId>, TaskError> {
