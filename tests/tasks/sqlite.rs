@@ -47,7 +47,11 @@ async fn open_leaves_the_file_in_wal_mode() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, SqliteBackend::latest_schema_version());
+    assert_eq!(
+        version, 4,
+        "schema 4 leaves RUNNING tasks out of the status index"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +86,11 @@ async fn migrations_apply_once_even_when_opened_concurrently() {
             .fetch_one(&mut conn)
             .await
             .unwrap();
-        assert_eq!(rows, 3, "round {round}: one row per migration");
+        assert_eq!(
+            rows,
+            SqliteBackend::latest_schema_version(),
+            "round {round}: one row per migration"
+        );
         let mode = journal_mode(&mut conn).await;
         assert_eq!(mode, "wal", "round {round}");
     }
@@ -720,5 +728,36 @@ async fn a_worker_whose_outcomes_cannot_be_recorded_returns_the_storage_error() 
     assert_eq!(
         backend.get_result(id).await.unwrap().status,
         TaskStatus::Running
+    );
+}
+
+/// Schema 4's indexes are the ones the statements reach: pruning finds the finished tasks
+/// through `mailroom_tasks_finished` (keyed on `finished_at IS NOT NULL`), and the status
+/// index leaves RUNNING tasks out, so that a claim and a completion each touch it once.
+#[tokio::test]
+async fn schema_4_prunes_through_the_finished_index_and_keeps_running_tasks_out_of_the_status_index()
+ {
+    let (_dir, backend) = fresh().await;
+    let mut conn = raw(&backend).await;
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT seq FROM mailroom_tasks \
+         WHERE status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED') AND finished_at < 5 LIMIT 5000",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        plan.iter().any(|r| r.3.contains("mailroom_tasks_finished")),
+        "{plan:?}"
+    );
+    let status_index: String = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'mailroom_tasks_status'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        status_index.ends_with("WHERE status <> 'RUNNING'"),
+        "{status_index}"
     );
 }

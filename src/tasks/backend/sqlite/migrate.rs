@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0001_tasks.sql"),
     include_str!("../../../../migrations/sqlite/0002_lease_expiries.sql"),
     include_str!("../../../../migrations/sqlite/0003_operations.sql"),
+    include_str!("../../../../migrations/sqlite/0004_lean_indexes.sql"),
 ];
 
 /// The database file, inside the migrating `BEGIN IMMEDIATE` transaction.
@@ -51,6 +52,11 @@ impl MigrationTarget for Target<'_> {
 }
 
 impl SqliteBackend {
+    /// The schema version this mailroom knows (the number of migrations).
+    pub fn latest_schema_version() -> i64 {
+        i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+    }
+
     /// Applies the migrations not yet applied, under the write lock so that several
     /// processes opening one file at once migrate it once.
     pub(super) async fn migrate(&self) -> Result<(), TaskError> {

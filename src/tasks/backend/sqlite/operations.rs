@@ -1,7 +1,8 @@
 //! [`QueueOperations`] on SQLite. Listings walk the status index `(status, queue_name,
 //! seq)` backwards, one limited range per queue and status, merged (or the table itself in
 //! `seq` order when the filter names neither); counts go through the same index (see
-//! `operator.rs` for when they are estimates). Cancel and retry are one statement each on
+//! `operator.rs` for when they are estimates). RUNNING tasks, which the status index leaves
+//! out (schema 4), go through the leases index instead. Cancel and retry are one statement each on
 //! the single writer connection, inside `BEGIN IMMEDIATE`, so a claim by another worker or
 //! process happens wholly before or after them.
 
@@ -49,29 +50,69 @@ fn push_conditions(qb: &mut QueryBuilder<'_, Sqlite>, filter: &TaskFilter, after
     }
 }
 
+/// The tasks of `status`, as `FROM` and `WHERE` clauses to continue with `AND …`, each
+/// through the index that holds them: the status index for every status but RUNNING (its
+/// condition `status <> 'RUNNING'` written out, as SQLite uses a partial index only for a
+/// query that contains its condition), the leases index for RUNNING. The status is a
+/// literal from [`TaskStatus::as_str`], never input.
+fn tasks_of(status: TaskStatus) -> String {
+    match status {
+        TaskStatus::Running => {
+            "mailroom_tasks INDEXED BY mailroom_tasks_leases WHERE status = 'RUNNING'".to_owned()
+        }
+        s => format!(
+            "mailroom_tasks INDEXED BY mailroom_tasks_status WHERE status = '{}' \
+             AND status <> 'RUNNING'",
+            s.as_str()
+        ),
+    }
+}
+
 impl SqliteBackend {
     /// The queues holding tasks of each of `statuses`, found by skipping through the status
-    /// index (one seek per queue, not a scan of the tasks).
+    /// index (one seek per queue, not a scan of the tasks); RUNNING tasks, which the status
+    /// index leaves out, through the leases index that holds just them.
     async fn status_queues(
         &self,
         statuses: &[TaskStatus],
     ) -> Result<Vec<(TaskStatus, String)>, TaskError> {
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "WITH RECURSIVE q(status, name) AS (SELECT s.column1, \
-               (SELECT min(queue_name) FROM mailroom_tasks WHERE status = s.column1) FROM (VALUES ",
-        );
-        let mut list = qb.separated(", ");
-        for s in statuses {
-            list.push("(")
-                .push_bind_unseparated(s.as_str())
-                .push_unseparated(")");
+        let statuses = {
+            let mut seen = Vec::with_capacity(statuses.len());
+            for s in statuses {
+                if !seen.contains(s) {
+                    seen.push(*s);
+                }
+            }
+            seen
+        };
+        if statuses.is_empty() {
+            return Ok(Vec::new());
         }
-        qb.push(
-            ") AS s UNION ALL SELECT q.status, (SELECT min(t.queue_name) FROM mailroom_tasks t \
-               WHERE t.status = q.status AND t.queue_name > q.name) FROM q WHERE q.name IS NOT NULL) \
-             SELECT status, name FROM q WHERE name IS NOT NULL",
+        let mut ctes = Vec::with_capacity(statuses.len());
+        let mut selects = Vec::with_capacity(statuses.len());
+        for (i, status) in statuses.iter().enumerate() {
+            let tasks = tasks_of(*status);
+            ctes.push(match status {
+                TaskStatus::Running => {
+                    format!("q{i}(name) AS (SELECT DISTINCT queue_name FROM {tasks})")
+                }
+                _ => format!(
+                    "q{i}(name) AS (SELECT (SELECT min(queue_name) FROM {tasks}) \
+                     UNION ALL SELECT (SELECT min(queue_name) FROM {tasks} AND queue_name > q{i}.name) \
+                     FROM q{i} WHERE q{i}.name IS NOT NULL)"
+                ),
+            });
+            selects.push(format!(
+                "SELECT '{}', name FROM q{i} WHERE name IS NOT NULL",
+                status.as_str()
+            ));
+        }
+        let sql = format!(
+            "WITH RECURSIVE {} {}",
+            ctes.join(", "),
+            selects.join(" UNION ALL ")
         );
-        let rows = qb.build().fetch_all(&self.reader).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
         rows.iter()
             .map(|row| {
                 let status: String = row.try_get(0)?;
@@ -82,15 +123,15 @@ impl SqliteBackend {
 
     /// Exactly how many tasks of `status` `queue` holds, or `None` beyond [`EXACT_UP_TO`].
     async fn count_up_to(&self, status: TaskStatus, queue: &str) -> Result<Option<u64>, TaskError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM mailroom_tasks \
-             WHERE status = ? AND queue_name = ? LIMIT ?)",
-        )
-        .bind(status.as_str())
-        .bind(queue)
-        .bind(EXACT_UP_TO as i64 + 1)
-        .fetch_one(&self.reader)
-        .await?;
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} AND queue_name = ? LIMIT ?)",
+            tasks_of(status)
+        );
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(queue)
+            .bind(EXACT_UP_TO as i64 + 1)
+            .fetch_one(&self.reader)
+            .await?;
         let n = u64::try_from(n).unwrap_or(0);
         Ok((n <= EXACT_UP_TO).then_some(n))
     }
@@ -98,21 +139,22 @@ impl SqliteBackend {
     /// An estimate of how many tasks of `status` `queue` holds (more than
     /// [`EXACT_UP_TO`]), from windows of the status index.
     async fn count_estimate(&self, status: TaskStatus, queue: &str) -> Result<u64, TaskError> {
-        let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT min(seq) FROM mailroom_tasks WHERE status = ?1 AND queue_name = ?2), \
-                    (SELECT max(seq) FROM mailroom_tasks WHERE status = ?1 AND queue_name = ?2)",
-        )
-        .bind(status.as_str())
-        .bind(queue)
-        .fetch_one(&self.reader)
-        .await?;
+        let tasks = tasks_of(status);
+        let sql = format!(
+            "SELECT (SELECT min(seq) FROM {tasks} AND queue_name = ?1), \
+                    (SELECT max(seq) FROM {tasks} AND queue_name = ?1)"
+        );
+        let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(&sql)
+            .bind(queue)
+            .fetch_one(&self.reader)
+            .await?;
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(0);
         };
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT 0");
         for (a, b) in sample_windows(lo, hi) {
-            qb.push(" + (SELECT count(*) FROM mailroom_tasks WHERE status = ")
-                .push_bind(status.as_str())
+            qb.push(" + (SELECT count(*) FROM ")
+                .push(&tasks)
                 .push(" AND queue_name = ")
                 .push_bind(queue.to_owned())
                 .push(" AND seq >= ")
@@ -192,7 +234,8 @@ fn retry_statement<'a>(now: i64, statuses: &[TaskStatus]) -> QueryBuilder<'a, Sq
     for s in statuses {
         list.push_bind(s.as_str());
     }
-    qb.push(")");
+    // the status index's own condition, word for word, so that SQLite may use it
+    qb.push(") AND status <> 'RUNNING'");
     qb
 }
 
@@ -225,8 +268,8 @@ impl QueueOperations for SqliteBackend {
                 if i > 0 {
                     qb.push(" UNION ALL ");
                 }
-                qb.push("SELECT * FROM (SELECT * FROM mailroom_tasks WHERE status = ")
-                    .push_bind(status.as_str())
+                qb.push("SELECT * FROM (SELECT * FROM ")
+                    .push(tasks_of(status))
                     .push(" AND queue_name = ")
                     .push_bind(queue);
                 push_conditions(&mut qb, filter, after);
