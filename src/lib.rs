@@ -43,7 +43,7 @@
 //! | `smtp` | SMTP delivery on lettre (tokio, rustls) | yes |
 //! | `http` | HTTP API transports: SES, Mailgun, Postmark, SendGrid, Resend (reqwest, aws-sigv4) | yes |
 //! | `sqlite` | the embedded SQLite task backend | yes |
-//! | `html` | the CSP-safe HTML pipeline (ammonia, lol_html, css-inline) | yes |
+//! | `html` | the CSP-safe HTML pipeline (html5ever, lol_html, css-inline) | yes |
 //! | `dkim` | DKIM signing on mail-auth | yes |
 //! | `postgres` | the PostgreSQL task backend | yes |
 //! | `templates` | email templates on minijinja, MJML on mrml | yes |

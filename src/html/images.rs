@@ -97,7 +97,7 @@ impl Rewrite<'_> {
     ///   base directory;
     /// - styles: the text handler only fires inside a `<style>` element, and lol_html only
     ///   opens one at a literal `<style` start tag.
-    fn could_change(&self, html: &str) -> bool {
+    pub(crate) fn could_change(&self, html: &str) -> bool {
         let images = self.embed_images
             && (!self.fetched.is_empty()
                 || self.base_dir.is_some()

@@ -4,7 +4,7 @@
 /// `body` with its CSS inlined, or `None` when there is nothing to inline (no `<style>`
 /// element and no `extra_css`) or css-inline cannot parse the CSS.
 pub(crate) fn inline(body: &str, extra_css: Option<&str>) -> Option<String> {
-    if extra_css.is_none() && !super::images::contains_ignore_ascii_case(body, "<style") {
+    if !applies(body, extra_css) {
         return None;
     }
     let inliner = css_inline::CSSInliner::options()
@@ -25,4 +25,9 @@ pub(crate) fn inline(body: &str, extra_css: Option<&str>) -> Option<String> {
             None
         }
     }
+}
+
+/// Whether [`inline`] has anything to inline: a `<style>` element or `extra_css`.
+pub(crate) fn applies(body: &str, extra_css: Option<&str>) -> bool {
+    extra_css.is_some() || super::images::contains_ignore_ascii_case(body, "<style")
 }

@@ -4,12 +4,14 @@
 //! renders under a strict Content-Security-Policy, and [`policy()`] computes that policy:
 //!
 //! 0. **nesting limit**: a body whose elements nest deeper than [`MAX_DEPTH`] (512, as in
-//!    browsers) is refused before any step walks its tree;
+//!    browsers) is refused before any step walks its tree (while the sanitiser parses it,
+//!    or before CSS inlining when that runs first);
 //! 1. **inline CSS** (css-inline): `<style>` rules move into `style` attributes; `@media`
 //!    rules stay in a `<style>` block;
-//! 2. **sanitize** (ammonia): script, iframe, object, embed, form, base, meta, link, SVG,
-//!    `on*` attributes and `javascript:`/`vbscript:` URLs go; CSS `expression()`,
-//!    `behavior`, `@import` and `url()` with active schemes go;
+//! 2. **sanitize** (ammonia's policy, applied on the parse that checks the nesting limit):
+//!    script, iframe, object, embed, form, base, meta, link, SVG, `on*` attributes and
+//!    `javascript:`/`vbscript:` URLs go; CSS `expression()`, `behavior`, `@import` and
+//!    `url()` with active schemes go;
 //! 3. **embed images** (lol_html): `data:` images, local files under
 //!    [`HtmlOptions::base_dir`] and fetched remote images (feature `html-fetch`) become
 //!    inline parts referenced as `cid:` (the renderer makes `multipart/related`);
@@ -45,6 +47,7 @@
 mod css;
 #[cfg(feature = "html-fetch")]
 mod fetch;
+mod foreign_names;
 mod images;
 mod inline;
 mod nesting;
@@ -53,6 +56,7 @@ mod pipeline;
 mod policy;
 mod sanitize;
 mod scan;
+mod tree;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -86,13 +90,13 @@ pub(crate) fn processed<'a>(email: &'a Email, options: &HtmlOptions) -> Result<C
     let Some(html) = email.html() else {
         return Ok(email);
     };
-    nesting::check(html)?;
     let processed = pipeline::run(
         html,
         options,
         &HashMap::new(),
         None,
         wants_text(&email, options),
+        false,
     )?;
     rebuild(email, processed, options).map(Cow::Owned)
 }
@@ -145,6 +149,7 @@ pub async fn process_fetching(email: &Email, options: &HtmlOptions) -> Result<Em
         &remote.images,
         remote.css.as_deref(),
         wants_text(&email, options),
+        true,
     )?;
     rebuild(email, processed, options)
 }
@@ -179,6 +184,5 @@ fn rebuild(
 /// A body whose elements nest deeper than [`MAX_DEPTH`] is refused with
 /// [`Error::InvalidMessage`](crate::Error::InvalidMessage) (field `html`) before any step sees it.
 pub fn process_html(html: &str, options: &HtmlOptions) -> Result<ProcessedHtml> {
-    nesting::check(html)?;
-    pipeline::run(html, options, &HashMap::new(), None, true)
+    pipeline::run(html, options, &HashMap::new(), None, true, false)
 }

@@ -57,7 +57,9 @@ pub(crate) fn check(html: &str) -> Result<()> {
     Ok(())
 }
 
-fn too_deep(found: usize, stopped: bool) -> Error {
+/// The error for a body nesting `found` levels deep (`stopped`: at least that deep, the
+/// parse stopped there).
+pub(crate) fn too_deep(found: usize, stopped: bool) -> Error {
     let found = if stopped {
         format!("at least {found}")
     } else {

@@ -1,11 +1,13 @@
 //! The steps of the pipeline, in order, over one HTML body: inline CSS, sanitize, embed
 //! images (and clean `<style>` texts), then scan the result once for the text alternative
-//! and the computed policy, and embed that policy.
+//! and the computed policy, and embed that policy. Without CSS to inline, the body is
+//! parsed once: the sanitiser's parse enforces the nesting limit, and the sanitiser reads
+//! what it writes for the scan (tokenized again only when the rewriting pass changed it).
 
 use std::collections::HashMap;
 
 use super::images::{Fetched, Rewrite};
-use super::{HtmlOptions, inline, policy, sanitize, scan};
+use super::{HtmlOptions, inline, nesting, policy, sanitize, scan};
 use crate::csp::Policy;
 use crate::error::Result;
 use crate::message::Attachment;
@@ -24,8 +26,8 @@ pub struct ProcessedHtml {
     pub policy: Policy,
 }
 
-/// The steps, in order, over a body that passed the nesting limit
-/// ([`super::nesting::check`]); `fetched` and `extra_css` are what was fetched beforehand
+/// The steps, in order, over a body, refusing it first when it nests deeper than the limit
+/// (`nesting_checked`: [`super::nesting::check`] passed already); `fetched` and `extra_css` are what was fetched beforehand
 /// (empty and `None` when nothing is). With `text` off, [`ProcessedHtml::text`] is left
 /// empty (for a message that has a text part already).
 pub(crate) fn run(
@@ -34,15 +36,25 @@ pub(crate) fn run(
     fetched: &HashMap<String, Fetched>,
     extra_css: Option<&str>,
     text: bool,
+    nesting_checked: bool,
 ) -> Result<ProcessedHtml> {
-    let inlined = if options.inline_css {
+    let inlining = options.inline_css && inline::applies(html, extra_css);
+    // the sanitiser's parse enforces the limit itself when it is the first to read the body
+    if !nesting_checked && (inlining || !options.sanitize) {
+        nesting::check(html)?;
+    }
+    let inlined = if inlining {
         inline::inline(html, extra_css)
     } else {
         None
     };
     let mut body = inlined.unwrap_or_else(|| html.to_owned());
+    // the sanitiser reads its result for the scan as it writes it
+    let mut walked = None;
     if options.sanitize {
-        body = sanitize::sanitize(&body);
+        let sanitized = sanitize::sanitize_scanning(&body, text)?;
+        body = sanitized.html;
+        walked = sanitized.scan;
     }
     let rewrite = Rewrite {
         embed_images: options.embed_images,
@@ -50,8 +62,11 @@ pub(crate) fn run(
         base_dir: options.base_dir.as_deref(),
         fetched,
     };
+    if rewrite.could_change(&body) {
+        walked = None;
+    }
     let (mut body, inline_parts) = rewrite.run(body)?;
-    let found = scan::scan_with(&body, text);
+    let found = walked.unwrap_or_else(|| scan::scan_with(&body, text));
     policy::check_images_allowed(&found, options.base_dir.is_some())?;
     let policy = policy::from_scan(&found);
     if options.embed_policy {

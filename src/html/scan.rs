@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use html5ever::Attribute;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
@@ -96,12 +97,7 @@ impl TokenSink for Sink {
                     return TokenSinkResult::Continue;
                 }
                 if tag.kind == TagKind::StartTag {
-                    st.scan.has_head |= name == "head";
-                    st.scan.has_html |= name == "html";
-                    collect_loads(&mut st, name, &tag);
-                    if !st.skip_text {
-                        text_start_tag(&mut st, name, &tag);
-                    }
+                    start_tag(&mut st, name, &tag.attrs);
                     if tag.self_closing {
                         return TokenSinkResult::Continue;
                     }
@@ -118,15 +114,15 @@ impl TokenSink for Sink {
                         st.raw = Some(name.to_owned());
                         return TokenSinkResult::RawData(kind);
                     }
-                } else if !st.skip_text {
-                    text_end_tag(&mut st, name);
+                } else {
+                    end_tag(&mut st, name);
                 }
             }
             Token::CharacterTokens(text) => {
                 if st.raw.is_some() {
                     st.raw_text.push_str(&text);
-                } else if !st.skip_text {
-                    push_text(&mut st, &text);
+                } else {
+                    text_outside_raw(&mut st, &text);
                 }
             }
             Token::EOFToken if st.raw.as_deref() == Some("style") => {
@@ -139,25 +135,49 @@ impl TokenSink for Sink {
     }
 }
 
+/// A start tag outside raw text.
+fn start_tag(st: &mut State, name: &str, attrs: &[Attribute]) {
+    st.scan.has_head |= name == "head";
+    st.scan.has_html |= name == "html";
+    collect_loads(st, name, attrs);
+    if !st.skip_text {
+        text_start_tag(st, name, attrs);
+    }
+}
+
+/// An end tag outside raw text.
+fn end_tag(st: &mut State, name: &str) {
+    if !st.skip_text {
+        text_end_tag(st, name);
+    }
+}
+
+/// Characters outside raw text.
+fn text_outside_raw(st: &mut State, text: &str) {
+    if !st.skip_text {
+        push_text(st, text);
+    }
+}
+
 /// What a start tag loads, for the policy: a linked stylesheet, a `style` attribute (and
 /// the images its CSS loads), and image URLs from `src`, `background` and `srcset`.
-fn collect_loads(st: &mut State, name: &str, tag: &html5ever::tokenizer::Tag) {
+fn collect_loads(st: &mut State, name: &str, attrs: &[Attribute]) {
     let State {
         scan, style_urls, ..
     } = st;
     if name == "link"
-        && tag.attrs.iter().any(|a| {
+        && attrs.iter().any(|a| {
             &*a.name.local == "rel"
                 && a.value
                     .to_ascii_lowercase()
                     .split_whitespace()
                     .any(|r| r == "stylesheet")
         })
-        && let Some(href) = tag.attrs.iter().find(|a| &*a.name.local == "href")
+        && let Some(href) = attrs.iter().find(|a| &*a.name.local == "href")
     {
         scan.stylesheets.push(href.value.trim().to_owned());
     }
-    for attr in &tag.attrs {
+    for attr in attrs {
         let attr_name: &str = &attr.name.local;
         let value = attr.value.to_string();
         match attr_name {
@@ -189,9 +209,9 @@ fn style_element(scan: &mut Scan, text: String) {
     scan.style_elements.push(text);
 }
 
-fn text_start_tag(st: &mut State, name: &str, tag: &html5ever::tokenizer::Tag) {
+fn text_start_tag(st: &mut State, name: &str, attrs: &[Attribute]) {
     let attr = |n: &str| {
-        tag.attrs
+        attrs
             .iter()
             .find(|a| &*a.name.local == n)
             .map(|a| a.value.to_string())
@@ -296,6 +316,51 @@ fn trim_end_spaces(out: &mut String) {
 /// The URLs CSS text loads, read as a browser reads them (see [`super::css::resource_urls`]).
 fn css_urls(css: &str) -> Vec<String> {
     super::css::resource_urls(css)
+}
+
+/// A [`Scan`] fed by hand, with what a tokenizer would read from a body (see
+/// [`super::sanitize`], which feeds it while it writes the body): start and end tags
+/// outside raw text, characters outside raw text, and `<style>` texts.
+#[derive(Default)]
+pub(crate) struct Collector(State);
+
+impl Collector {
+    /// A collector; with `text` off, [`Scan::text`] is left empty.
+    pub(crate) fn new(text: bool) -> Self {
+        Collector(State {
+            skip_text: !text,
+            ..State::default()
+        })
+    }
+
+    /// A start tag (not inside raw text).
+    pub(crate) fn start_tag(&mut self, name: &str, attrs: &[Attribute]) {
+        start_tag(&mut self.0, name, attrs);
+    }
+
+    /// An end tag (not inside raw text).
+    pub(crate) fn end_tag(&mut self, name: &str) {
+        end_tag(&mut self.0, name);
+    }
+
+    /// Characters (not inside raw text).
+    pub(crate) fn text(&mut self, text: &str) {
+        text_outside_raw(&mut self.0, text);
+    }
+
+    /// The text of a `<style>` element.
+    pub(crate) fn style_element(&mut self, text: String) {
+        style_element(&mut self.0.scan, text);
+    }
+
+    /// What was read.
+    pub(crate) fn finish(self) -> Scan {
+        let mut scan = self.0.scan;
+        if !self.0.skip_text {
+            scan.text = tidy_text(&scan.text);
+        }
+        scan
+    }
 }
 
 /// Tokenizes `html` as a browser would.
