@@ -238,15 +238,16 @@ pub(crate) fn header_object(
 pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// Whether a byte of `x` is zero (exact for the word, not for each byte).
-    fn any_zero(x: u64) -> bool {
-        x.wrapping_sub(ONES) & !x & HIGH != 0
-    }
-    /// Whether a byte of `x` needs an escape: below 0x20, `"` or `\`.
+    /// Whether a byte of `x` needs an escape: below 0x20, `"` or `\\` (exact for the
+    /// word, not for each byte: the classic has-less and has-zero tests, OR-ed).
     fn any_special(x: u64) -> bool {
-        x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0
-            || any_zero(x ^ (ONES * u64::from(b'"')))
-            || any_zero(x ^ (ONES * u64::from(b'\\')))
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        ((x.wrapping_sub(ONES * 0x20) & !x)
+            | (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash))
+            & HIGH
+            != 0
     }
     static HEX: [u8; 16] = *b"0123456789abcdef";
     let bytes = value.as_bytes();
@@ -254,15 +255,18 @@ pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
     let (mut run, mut i) = (0, 0);
     while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            if !any_special(u64::from_ne_bytes(word)) {
-                i += 8;
-                continue;
-            }
-        }
-        let byte = bytes[i];
+        // Skip the words that need no escape in one go.
+        i += 8 * bytes[i..]
+            .chunks_exact(8)
+            .take_while(|word| {
+                let mut w = [0; 8];
+                w.copy_from_slice(word);
+                !any_special(u64::from_ne_bytes(w))
+            })
+            .count();
+        let Some(&byte) = bytes.get(i) else {
+            break;
+        };
         let short = match byte {
             b'"' => b'"',
             b'\\' => b'\\',
