@@ -1,7 +1,9 @@
 //! Throughput of the JSON provider transports (Postmark, Resend, SendGrid) against plain
 //! `reqwest` posting the very same request bodies, to one local wiremock server, 2,000
 //! messages at concurrency 16, in one run. `cargo bench --bench http`. `BENCH_ROUNDS`
-//! sets the rounds per case (default 3; the best round counts).
+//! sets the rounds per case (default 3; the best round counts). For profiling one case
+//! (e.g. under callgrind), `BENCH_PROVIDERS=sendgrid` picks providers (comma-separated)
+//! and `BENCH_SIDES=transport` (or `reqwest`, or empty for the setup alone) the sides.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -133,9 +135,17 @@ async fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
+    let picked = |var: &str, name: &str| {
+        std::env::var(var)
+            .ok()
+            .is_none_or(|list| list.split(',').any(|n| n.trim() == name))
+    };
     let messages = messages();
     println!("{MESSAGES} messages at concurrency {CONCURRENCY}, best of {rounds} rounds");
-    for p in providers() {
+    for p in providers()
+        .into_iter()
+        .filter(|p| picked("BENCH_PROVIDERS", p.scheme))
+    {
         // The bodies the transport posts, recorded once, for reqwest to post again.
         let recorder = server(&p, true).await;
         let url = |s: &MockServer| format!("{}://{KEY}@{}?tls=none", p.scheme, s.address());
@@ -157,8 +167,12 @@ async fn main() {
         let raw_url = format!("http://{}{}", bench.address(), p.path);
         let (mut best_t, mut best_r) = (0f64, 0f64);
         for _ in 0..rounds {
-            best_t = best_t.max(through_transport(&t, &messages).await);
-            best_r = best_r.max(through_reqwest(&raw_url, &p.auth, &bodies).await);
+            if picked("BENCH_SIDES", "transport") {
+                best_t = best_t.max(through_transport(&t, &messages).await);
+            }
+            if picked("BENCH_SIDES", "reqwest") {
+                best_r = best_r.max(through_reqwest(&raw_url, &p.auth, &bodies).await);
+            }
         }
         println!(
             "{:<9} transport {:>8.0} msg/s   reqwest {:>8.0} msg/s   ratio {:.2}",

@@ -83,14 +83,20 @@ impl Client {
         self.http.post(format!("{}{path}", self.base))
     }
 
+    /// A POST to `url` (from [`Endpoint::url`]), which is parsed once, not per request.
+    pub(crate) fn post_to(&self, url: &reqwest::Url) -> reqwest::RequestBuilder {
+        self.http.post(url.clone())
+    }
+
     /// Sends `request` and reads the whole answer; no answer is a transient error.
     pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer> {
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| failure::request(self.provider, &self.base, &e))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // Taken, not cloned: the body is read without them.
+        let headers = std::mem::take(response.headers_mut());
         let body = response
             .bytes()
             .await

@@ -53,6 +53,29 @@ impl Secret {
     }
 }
 
+/// A header value that holds a credential, built once per transport rather than per
+/// request: shown as `****` in `Debug`, marked sensitive.
+#[derive(Clone)]
+pub(crate) struct SecretHeader(HeaderValue);
+
+impl fmt::Debug for SecretHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("****")
+    }
+}
+
+impl SecretHeader {
+    /// `prefix` then the secret (see [`Secret::header`]).
+    pub(crate) fn new(secret: &Secret, prefix: &str) -> Self {
+        SecretHeader(secret.header(prefix))
+    }
+
+    /// The value, for one request (a reference-counted copy).
+    pub(crate) fn value(&self) -> HeaderValue {
+        self.0.clone()
+    }
+}
+
 /// The URL as errors show it: user information masked (`redact`), and the query left out,
 /// since it may hold a credential too (`session_token=`).
 fn shown(raw: &str) -> String {
@@ -185,6 +208,14 @@ impl Endpoint {
             None => format!("{scheme}://{host}"),
         };
         Ok(endpoint)
+    }
+
+    /// The URL of `path` (which starts with `/`) on the API, parsed once so that requests
+    /// need not parse it again.
+    pub(crate) fn url(&self, path: &str) -> Result<reqwest::Url> {
+        reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
+            Error::configuration(&self.field, format!("cannot build the API's URL: {e}"))
+        })
     }
 
     /// Takes the option `name` out of the query, if given.

@@ -1,6 +1,7 @@
 //! What the JSON APIs (Postmark, Resend, SendGrid) share: the message's recipients,
 //! attachments and headers as fields, checked so that nothing is silently dropped.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use base64::Engine as _;
@@ -21,10 +22,32 @@ pub(crate) struct Recipients<'a> {
 
 /// The comparable form of an address: ASCII domain, lowercase.
 fn key(address: &Address) -> String {
+    let email = address.email();
+    // An ASCII address is its own ASCII form: no IDNA pass, one allocation.
+    if email.is_ascii() {
+        return email.to_ascii_lowercase();
+    }
     address
         .ascii_email()
-        .unwrap_or_else(|_| address.email().to_owned())
+        .unwrap_or_else(|_| email.to_owned())
         .to_lowercase()
+}
+
+/// The comparable form of an envelope recipient, as [`key`] gives it for the address
+/// it parses to.
+fn envelope_key(recipient: &str) -> String {
+    // A bare ASCII addr-spec parses to itself (no angle brackets, nothing to trim), and
+    // one that does not parse is lowercased as it is: either way its ASCII lowercase,
+    // without parsing (and IDNA-checking) it again.
+    if recipient.is_ascii()
+        && !recipient.contains(['<', '>'])
+        && recipient.trim().len() == recipient.len()
+    {
+        return recipient.to_ascii_lowercase();
+    }
+    Address::parse(recipient)
+        .map(|a| key(&a))
+        .unwrap_or_else(|_| recipient.to_lowercase())
 }
 
 /// The recipients of `message` for a JSON API, which sends to everyone its To and Cc
@@ -36,12 +59,7 @@ pub(crate) fn recipients<'a>(provider: &str, message: &'a Rendered) -> Result<Re
         .envelope()
         .to()
         .iter()
-        .map(|r| {
-            let k = Address::parse(r)
-                .map(|a| key(&a))
-                .unwrap_or_else(|_| r.to_lowercase());
-            (k, r.as_str())
-        })
+        .map(|r| (envelope_key(r), r.as_str()))
         .collect();
     let on_envelope: HashSet<&str> = envelope.iter().map(|(k, _)| k.as_str()).collect();
     let mut named = HashSet::new();
@@ -120,16 +138,79 @@ pub(crate) fn parts<'a>(provider: &str, email: &'a Email) -> Result<Vec<Part<'a>
         .collect()
 }
 
+/// One header of a JSON request: its name and value, borrowed from the message.
+pub(crate) type Header<'a> = (&'a str, Cow<'a, str>);
+
 /// The headers a JSON request carries: the message's own, then `Sender` (when it has one)
 /// and `Message-ID`.
-pub(crate) fn headers(message: &Rendered) -> Vec<(String, String)> {
+pub(crate) fn headers(message: &Rendered) -> Vec<Header<'_>> {
     let email = message.email();
-    let mut headers: Vec<(String, String)> = email.headers().to_vec();
+    let mut headers: Vec<Header<'_>> = Vec::with_capacity(email.headers().len() + 2);
+    headers.extend(
+        email
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str(), Cow::Borrowed(value.as_str()))),
+    );
     if let Some(sender) = email.sender() {
-        headers.push(("Sender".to_owned(), sender.to_string()));
+        headers.push(("Sender", Cow::Owned(sender.to_string())));
     }
-    headers.push(("Message-ID".to_owned(), message.message_id().to_owned()));
+    headers.push(("Message-ID", Cow::Borrowed(message.message_id())));
     headers
+}
+
+/// Up to this many headers, repeats are found by comparing each name with the ones
+/// before it (no allocation); more go through a set of lowercased names.
+const SCAN_HEADERS: usize = 32;
+
+/// The headers for APIs that key headers by name, in the order of their names (as a JSON
+/// object of them is written): a name given twice (compared without ASCII case) is an
+/// error naming it.
+pub(crate) fn unique_headers<'a>(
+    provider: &str,
+    message: &'a Rendered,
+) -> Result<HeaderObject<'a>> {
+    let mut headers = headers(message);
+    let repeat = if headers.len() <= SCAN_HEADERS {
+        (1..headers.len()).find(|&i| {
+            headers[..i]
+                .iter()
+                .any(|(seen, _)| seen.eq_ignore_ascii_case(headers[i].0))
+        })
+    } else {
+        let mut seen = HashSet::with_capacity(headers.len());
+        headers
+            .iter()
+            .position(|(name, _)| !seen.insert(name.to_ascii_lowercase()))
+    };
+    if let Some(i) = repeat {
+        return Err(Error::invalid(
+            format!("headers[{i}]"),
+            format!(
+                "repeats `{}`, but {provider}'s API takes each header name once",
+                headers[i].0
+            ),
+        ));
+    }
+    // The names are unique, so this is the order a `serde_json::Map` keeps them in.
+    headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Ok(HeaderObject(headers))
+}
+
+/// Headers with unique names, in name order, written as one JSON object.
+#[derive(Debug)]
+pub(crate) struct HeaderObject<'a>(Vec<Header<'a>>);
+
+impl HeaderObject<'_> {
+    /// Writes the headers as one JSON object to `out`.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let mut object = Object::start(out);
+        for (name, value) in &self.0 {
+            object.key(name);
+            write_str(object.out, value);
+        }
+        object.end();
+    }
 }
 
 /// The headers as one JSON object, for APIs that key headers by name: a name given twice
@@ -138,18 +219,138 @@ pub(crate) fn header_object(
     provider: &str,
     message: &Rendered,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let mut object = serde_json::Map::new();
-    let mut seen = HashSet::new();
-    for (i, (name, value)) in headers(message).into_iter().enumerate() {
-        if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(Error::invalid(
-                format!("headers[{i}]"),
-                format!("repeats `{name}`, but {provider}'s API takes each header name once"),
-            ));
-        }
-        object.insert(name, serde_json::Value::String(value));
+    Ok(unique_headers(provider, message)?
+        .0
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                name.to_owned(),
+                serde_json::Value::String(value.into_owned()),
+            )
+        })
+        .collect())
+}
+
+/// Writes `value` to `out` as a JSON string, escaped exactly as `serde_json` escapes it
+/// (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other control characters as `\u00xx`,
+/// everything else as it is), but looking at eight bytes at a time: a message's text is
+/// long and mostly needs no escape.
+pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether a byte of `x` needs an escape: below 0x20, `"` or `\\` (exact for the
+    /// word, not for each byte: the classic has-less and has-zero tests, OR-ed).
+    fn any_special(x: u64) -> bool {
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        ((x.wrapping_sub(ONES * 0x20) & !x)
+            | (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash))
+            & HIGH
+            != 0
     }
-    Ok(object)
+    static HEX: [u8; 16] = *b"0123456789abcdef";
+    let bytes = value.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        // Skip the words that need no escape in one go.
+        i += 8 * bytes[i..]
+            .chunks_exact(8)
+            .take_while(|word| {
+                let mut w = [0; 8];
+                w.copy_from_slice(word);
+                !any_special(u64::from_ne_bytes(w))
+            })
+            .count();
+        let Some(&byte) = bytes.get(i) else {
+            break;
+        };
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x00..=0x1f => b'u',
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        if short == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', short]);
+        }
+        i += 1;
+        run = i;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+/// A JSON object being written to bytes: [`Object::key`] writes the comma between members.
+pub(crate) struct Object<'w> {
+    /// Where the object is written.
+    pub(crate) out: &'w mut Vec<u8>,
+    first: bool,
+}
+
+impl<'w> Object<'w> {
+    /// Opens an object on `out`.
+    pub(crate) fn start(out: &'w mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Object { out, first: true }
+    }
+
+    /// Writes the member name `name`; its value is to be written to `out` next.
+    pub(crate) fn key(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_str(self.out, name);
+        self.out.push(b':');
+    }
+
+    /// The member `name` with a string value.
+    pub(crate) fn str(&mut self, name: &str, value: &str) {
+        self.key(name);
+        write_str(self.out, value);
+    }
+
+    /// Closes the object.
+    pub(crate) fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// Writes `items` as a JSON array, each with `item`.
+pub(crate) fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    mut item: impl FnMut(&mut Vec<u8>, &T),
+) {
+    out.push(b'[');
+    for (n, value) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        item(out, value);
+    }
+    out.push(b']');
 }
 
 /// A delivery to every envelope recipient, as a provider that took the message reports it.
@@ -195,6 +396,71 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::RenderOptions;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut every_ascii: String = (0u8..0x80).map(char::from).collect();
+        every_ascii.push_str("Zoë \u{2028} ✓ 𝄞");
+        let mut samples = vec![
+            String::new(),
+            "plain".to_owned(),
+            "\"".to_owned(),
+            "a\\b".to_owned(),
+            "line\r\nbreak\ttab\u{7f}\u{1}\u{1f}".to_owned(),
+            every_ascii.clone(),
+        ];
+        // Every position in the eight-byte words, before and after a long clean run.
+        for at in 0..17 {
+            for special in ["\"", "\\", "\n", "\u{0}", "ü", "\u{1b}"] {
+                let mut s = "x".repeat(at);
+                s.push_str(special);
+                s.push_str(&"y".repeat(19 - at));
+                samples.push(s);
+            }
+        }
+        samples.push(every_ascii.repeat(9));
+        for sample in samples {
+            let mut out = Vec::new();
+            write_str(&mut out, &sample);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&sample).unwrap(),
+                "{sample:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_objects_are_in_name_order_and_refuse_repeats() {
+        let email = Email::builder()
+            .from("a@example.com")
+            .sender("s@example.com")
+            .to("b@example.org")
+            .header("X-B", "2")
+            .header("X-A", "1 \"quoted\"")
+            .text("t")
+            .message_id("<m@example.com>")
+            .build()
+            .unwrap();
+        let rendered = email.prepare(&RenderOptions::deterministic()).unwrap();
+        let mut out = Vec::new();
+        unique_headers("sendgrid", &rendered)
+            .unwrap()
+            .write(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"Message-ID":"<m@example.com>","Sender":"s@example.com","X-A":"1 \"quoted\"","X-B":"2"}"#
+        );
+        let twice = email
+            .to_builder()
+            .header("x-a", "again")
+            .build()
+            .unwrap()
+            .prepare(&RenderOptions::deterministic())
+            .unwrap();
+        let err = unique_headers("sendgrid", &twice).unwrap_err();
+        assert_eq!(err.field(), Some("headers[2]"));
+    }
 
     #[test]
     fn bcc_comes_from_the_envelope_and_to_cc_must_all_be_on_it() {

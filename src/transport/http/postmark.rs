@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::client::{Answer, Client};
-use super::endpoint::{Endpoint, Secret};
+use super::endpoint::{Endpoint, SecretHeader};
 use super::{failure, json};
 use crate::error::{Error, Result};
 use crate::message::Address;
@@ -33,7 +33,11 @@ const BATCH: usize = 500;
 #[derive(Debug, Clone)]
 pub struct PostmarkTransport {
     client: Client,
-    token: Secret,
+    /// `POST /email` and `POST /email/batch`, parsed once.
+    email: reqwest::Url,
+    batch: reqwest::Url,
+    /// The server token, as a header value built once.
+    token: SecretHeader,
     message_stream: Option<String>,
 }
 
@@ -51,7 +55,9 @@ impl PostmarkTransport {
         endpoint.finish("message_stream, timeout and tls")?;
         Ok(PostmarkTransport {
             client: Client::new("postmark", &endpoint)?,
-            token,
+            email: endpoint.url("/email")?,
+            batch: endpoint.url("/email/batch")?,
+            token: SecretHeader::new(&token, ""),
             message_stream,
         })
     }
@@ -118,11 +124,11 @@ impl PostmarkTransport {
         Ok(body)
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Answer> {
+    async fn post(&self, url: &reqwest::Url, body: &Value) -> Result<Answer> {
         let request = self
             .client
-            .post(path)
-            .header("X-Postmark-Server-Token", self.token.header(""))
+            .post_to(url)
+            .header("X-Postmark-Server-Token", self.token.value())
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
@@ -161,7 +167,7 @@ impl Transport for PostmarkTransport {
     async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
         async {
             let body = self.body(message)?;
-            let answer = self.post("/email", &body).await?;
+            let answer = self.post(&self.email, &body).await?;
             result(message, answer.status, &answer, &answer.json())
         }
         .instrument(send_span("postmark", message))
@@ -178,7 +184,7 @@ impl Transport for PostmarkTransport {
                 .collect();
             let answer = match ready.is_empty() {
                 true => None,
-                false => Some(self.post("/email/batch", &Value::Array(ready)).await),
+                false => Some(self.post(&self.batch, &Value::Array(ready)).await),
             };
             // One result per message sent, in order (`[{ErrorCode, Message, MessageID, To}]`).
             let mut items = match &answer {

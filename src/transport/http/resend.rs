@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::client::{Answer, Client};
-use super::endpoint::{Endpoint, Secret};
+use super::endpoint::{Endpoint, SecretHeader};
 use super::{failure, json};
 use crate::error::{Error, Result};
 use crate::message::Address;
@@ -37,7 +37,11 @@ const BATCH: usize = 100;
 #[derive(Debug, Clone)]
 pub struct ResendTransport {
     client: Client,
-    key: Secret,
+    /// `POST /emails` and `POST /emails/batch`, parsed once.
+    emails: reqwest::Url,
+    batch: reqwest::Url,
+    /// `Bearer KEY`, built once.
+    authorization: SecretHeader,
 }
 
 impl ResendTransport {
@@ -53,7 +57,9 @@ impl ResendTransport {
         endpoint.finish("timeout and tls")?;
         Ok(ResendTransport {
             client: Client::new("resend", &endpoint)?,
-            key,
+            emails: endpoint.url("/emails")?,
+            batch: endpoint.url("/emails/batch")?,
+            authorization: SecretHeader::new(&key, "Bearer "),
         })
     }
 
@@ -110,11 +116,16 @@ impl ResendTransport {
         Ok(body)
     }
 
-    async fn post(&self, path: &str, idempotency_key: &str, body: &Value) -> Result<Answer> {
+    async fn post(
+        &self,
+        url: &reqwest::Url,
+        idempotency_key: &str,
+        body: &Value,
+    ) -> Result<Answer> {
         let request = self
             .client
-            .post(path)
-            .header(reqwest::header::AUTHORIZATION, self.key.header("Bearer "))
+            .post_to(url)
+            .header(reqwest::header::AUTHORIZATION, self.authorization.value())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", idempotency_key)
             .body(body.to_string());
@@ -152,7 +163,7 @@ impl Transport for ResendTransport {
     async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
         async {
             let body = Self::body(message)?;
-            let answer = self.post("/emails", message.message_id(), &body).await?;
+            let answer = self.post(&self.emails, message.message_id(), &body).await?;
             if !answer.is_success() {
                 return Err(refused(&answer));
             }
@@ -190,7 +201,7 @@ impl Transport for ResendTransport {
                 continue;
             }
             let key = batch_key(&sent.iter().map(|&i| &messages[i]).collect::<Vec<_>>());
-            let answer = self.post("/emails/batch", &key, &Value::Array(ready)).await;
+            let answer = self.post(&self.batch, &key, &Value::Array(ready)).await;
             // `{"data": [{"id": …}, …]}`, one per message in order; a refusal is the
             // whole batch's (Resend validates a batch all or nothing).
             let ids: Vec<Option<String>> = match &answer {
