@@ -37,19 +37,7 @@ const CHUNK: usize = 4096;
 /// [`Error::InvalidMessage`] for field `html` giving the limit and the depth found.
 pub(crate) fn check(html: &str) -> Result<()> {
     let mut parser = html5ever::parse_document(Depths::default(), ParseOpts::default());
-    let mut rest = html;
-    while !rest.is_empty() {
-        let mut at = CHUNK.min(rest.len());
-        while !rest.is_char_boundary(at) {
-            at += 1;
-        }
-        let (chunk, tail) = rest.split_at(at);
-        parser.process(StrTendril::from(chunk));
-        rest = tail;
-        if let Some(found) = parser.tokenizer.sink.sink.too_deep.get() {
-            return Err(too_deep(found, true));
-        }
-    }
+    feed(&mut parser, html, |sink| sink.too_deep.get())?;
     let deepest = parser.finish();
     if deepest > MAX_DEPTH {
         return Err(too_deep(deepest, false));
@@ -59,6 +47,30 @@ pub(crate) fn check(html: &str) -> Result<()> {
 
 /// The error for a body nesting `found` levels deep (`stopped`: at least that deep, the
 /// parse stopped there).
+/// Feeds `html` to `parser` in [`CHUNK`]s and stops, with the nesting error, at the first
+/// chunk after which `too_deep_at` reports an element inserted deeper than the limit, so
+/// the tree builder never holds more than the limit plus one chunk's open elements.
+pub(crate) fn feed<Sink: TreeSink>(
+    parser: &mut html5ever::driver::Parser<Sink>,
+    html: &str,
+    too_deep_at: impl Fn(&Sink) -> Option<usize>,
+) -> Result<()> {
+    let mut rest = html;
+    while !rest.is_empty() {
+        let mut at = CHUNK.min(rest.len());
+        while !rest.is_char_boundary(at) {
+            at += 1;
+        }
+        let (chunk, tail) = rest.split_at(at);
+        parser.process(StrTendril::from(chunk));
+        rest = tail;
+        if let Some(found) = too_deep_at(&parser.tokenizer.sink.sink) {
+            return Err(too_deep(found, true));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn too_deep(found: usize, stopped: bool) -> Error {
     let found = if stopped {
         format!("at least {found}")

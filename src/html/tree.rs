@@ -22,9 +22,6 @@ use html5ever::{Attribute, ParseOpts, local_name, ns};
 use super::nesting::{self, MAX_DEPTH};
 use crate::error::Result;
 
-/// How much of the body is fed to the tree builder between two looks at the depth.
-const CHUNK: usize = 4096;
-
 /// Levels above the fragment's root element that a document has (its `<body>`).
 const ABOVE_ROOT: usize = 1;
 
@@ -81,19 +78,7 @@ pub(crate) fn parse(html: &str) -> Result<Tree> {
         Vec::new(),
         false,
     );
-    let mut rest = html;
-    while !rest.is_empty() {
-        let mut at = CHUNK.min(rest.len());
-        while !rest.is_char_boundary(at) {
-            at += 1;
-        }
-        let (chunk, tail) = rest.split_at(at);
-        parser.process(StrTendril::from(chunk));
-        rest = tail;
-        if let Some(found) = parser.tokenizer.sink.sink.too_deep.get() {
-            return Err(nesting::too_deep(found, true));
-        }
-    }
+    nesting::feed(&mut parser, html, |sink| sink.too_deep.get())?;
     let tree = parser.finish();
     let deepest = deepest(&tree);
     if deepest > MAX_DEPTH {
