@@ -61,12 +61,15 @@ fn tasks_of(status: TaskStatus) -> String {
             "mailroom_tasks INDEXED BY mailroom_tasks_leases WHERE status = 'RUNNING'".to_owned()
         }
         s => format!(
-            "mailroom_tasks INDEXED BY mailroom_tasks_status WHERE status = '{}' \
-             AND status <> 'RUNNING'",
+            "mailroom_tasks INDEXED BY mailroom_tasks_status WHERE status = '{}' AND {STATUS_INDEX}",
             s.as_str()
         ),
     }
 }
+
+/// The condition of the status index (schema 4), as statements must write it for SQLite to
+/// use the index.
+const STATUS_INDEX: &str = "status <> 'RUNNING'";
 
 impl SqliteBackend {
     /// The queues holding tasks of each of `statuses`, found by skipping through the status
@@ -76,15 +79,6 @@ impl SqliteBackend {
         &self,
         statuses: &[TaskStatus],
     ) -> Result<Vec<(TaskStatus, String)>, TaskError> {
-        let statuses = {
-            let mut seen = Vec::with_capacity(statuses.len());
-            for s in statuses {
-                if !seen.contains(s) {
-                    seen.push(*s);
-                }
-            }
-            seen
-        };
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
@@ -235,7 +229,7 @@ fn retry_statement<'a>(now: i64, statuses: &[TaskStatus]) -> QueryBuilder<'a, Sq
         list.push_bind(s.as_str());
     }
     // the status index's own condition, word for word, so that SQLite may use it
-    qb.push(") AND status <> 'RUNNING'");
+    qb.push(") AND ").push(STATUS_INDEX);
     qb
 }
 
