@@ -78,11 +78,6 @@ impl Client {
         })
     }
 
-    /// A POST to `path` (which starts with `/`) on the API.
-    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base))
-    }
-
     /// A POST to `url` (from [`Endpoint::url`]), which is parsed once, not per request.
     pub(crate) fn post_to(&self, url: &reqwest::Url) -> reqwest::RequestBuilder {
         self.http.post(url.clone())

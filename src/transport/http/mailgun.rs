@@ -31,7 +31,8 @@ const FORM: &str = "mailgun://api:KEY@api.mailgun.net/DOMAIN";
 pub struct MailgunTransport {
     client: Client,
     key: Secret,
-    path: String,
+    /// `POST /v3/DOMAIN/messages.mime`, parsed once.
+    url: reqwest::Url,
 }
 
 impl MailgunTransport {
@@ -50,12 +51,12 @@ impl MailgunTransport {
                 format!("must be the sending domain alone; write the URL as `{FORM}`"),
             ));
         }
-        let path = format!("/v3/{domain}/messages.mime");
+        let url = endpoint.url(&format!("/v3/{domain}/messages.mime"))?;
         endpoint.finish("timeout and tls")?;
         Ok(MailgunTransport {
             client: Client::new("mailgun", &endpoint)?,
             key,
-            path,
+            url,
         })
     }
 }
@@ -76,7 +77,7 @@ impl Transport for MailgunTransport {
                 })?;
             let request = self
                 .client
-                .post(&self.path)
+                .post_to(&self.url)
                 .header(reqwest::header::AUTHORIZATION, self.key.basic_header("api"))
                 .multipart(form.part("message", mime));
             let answer = self.client.send(request).await?;

@@ -43,7 +43,8 @@ pub struct SesTransport {
     region: String,
     /// `host[:port]`, as the request's `host` header (signed).
     authority: String,
-    url: String,
+    /// `POST /v2/email/outbound-emails`, parsed once: the URL signed is the URL sent.
+    url: reqwest::Url,
     configuration_set: Option<String>,
     tags: Vec<(String, String)>,
 }
@@ -94,7 +95,7 @@ impl SesTransport {
             },
             region,
             authority,
-            url: format!("{}{PATH}", endpoint.base),
+            url: endpoint.url(PATH)?,
             configuration_set,
             tags,
         })
@@ -135,14 +136,14 @@ impl Transport for SesTransport {
                 SystemTime::now(),
                 (
                     "POST",
-                    &self.url,
+                    self.url.as_str(),
                     &[("host", &self.authority), ("content-type", content_type)],
                     body.as_bytes(),
                 ),
             )?;
             let mut request = self
                 .client
-                .post(PATH)
+                .post_to(&self.url)
                 .header(reqwest::header::CONTENT_TYPE, content_type);
             for (name, value) in signature {
                 let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
