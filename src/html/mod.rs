@@ -50,6 +50,7 @@ mod fetch;
 mod foreign_names;
 mod images;
 mod inline;
+mod name_set;
 mod nesting;
 mod options;
 mod pipeline;

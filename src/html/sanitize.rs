@@ -30,14 +30,16 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use html5ever::interface::QualName;
 use html5ever::serialize::{HtmlSerializer, SerializeOpts, Serializer};
-use html5ever::{Attribute, local_name, ns};
+use html5ever::{Attribute, LocalName, local_name, ns};
 
 use super::css::clean_declarations;
 use super::foreign_names::{MATHML_TAGS, SVG_TAGS};
 use super::images::contains_ignore_ascii_case;
+use super::name_set::NameSet;
 use super::scan::{Collector, Scan};
 use super::tree::{self, Data, Tree};
 use crate::error::{Error, Result};
@@ -56,6 +58,19 @@ const TAGS: [&str; 79] = [
     // added
     "style", "font", "section", "main",
 ];
+
+/// [`TAGS`], for lookups.
+static KEPT_TAGS: LazyLock<NameSet> = LazyLock::new(|| NameSet::of(&[&TAGS]));
+
+/// The SVG and MathML names (see [`is_html_tag`]), for lookups.
+static FOREIGN_TAGS: LazyLock<NameSet> = LazyLock::new(|| NameSet::of(&[&SVG_TAGS, &MATHML_TAGS]));
+
+/// [`GENERIC_ATTRIBUTES`], for lookups.
+static GENERIC_ATTRIBUTE_NAMES: LazyLock<NameSet> =
+    LazyLock::new(|| NameSet::of(&[&GENERIC_ATTRIBUTES]));
+
+/// [`VOID`], for lookups.
+static VOID_TAGS: LazyLock<NameSet> = LazyLock::new(|| NameSet::of(&[&VOID]));
 
 /// The elements removed with their content: ammonia's `script` (its `style` is kept, as
 /// a `<style>` sheet cleaned later) and `title`.
@@ -261,12 +276,12 @@ fn write_clean(tree: &Tree, mut scan: Collector) -> Result<Sanitized> {
                     // written inside raw text: a tokenizer would not read it as an element
                     scan_ok = false;
                 }
-                if TAGS.contains(&local) {
+                if KEPT_TAGS.contains(&name.local) {
                     let attrs = kept_attributes(local, attrs);
                     out.start_elem(name.clone(), attrs.iter().map(|a| (&a.name, &*a.value)))
                         .map_err(io)?;
                     scan.start_tag(local, &attrs);
-                    if VOID.contains(&local) {
+                    if VOID_TAGS.contains(&name.local) {
                         // nothing inside is written (the parser never puts anything there),
                         // nor an end tag (the serialiser only pops the element)
                         scan_ok &= node.first_child.is_none();
@@ -313,16 +328,19 @@ fn expected_namespace(name: &QualName) -> bool {
     } else if name.ns == ns!(mathml) {
         local == "math"
     } else if name.ns == ns!(html) {
-        is_html_tag(local)
+        is_html_tag(&name.local)
     } else {
         false
     }
 }
 
-/// ammonia's `is_html_tag`.
-fn is_html_tag(local: &str) -> bool {
-    (!SVG_TAGS.contains(&local) && !MATHML_TAGS.contains(&local))
-        || matches!(local, "title" | "style" | "font" | "a" | "script" | "span")
+/// ammonia's `is_html_tag`: not an SVG or MathML name, unless one HTML shares.
+fn is_html_tag(local: &LocalName) -> bool {
+    !FOREIGN_TAGS.contains(local)
+        || matches!(
+            &**local,
+            "title" | "style" | "font" | "a" | "script" | "span"
+        )
 }
 
 /// ammonia's `is_url_attr`.
@@ -342,8 +360,9 @@ fn is_url_attr(element: &str, attr: &str) -> bool {
 
 /// Whether the policy allows `attr` on `element` before the filter: an allowed name, and
 /// for a URL an allowed scheme or none.
-fn allowed_attribute(element: &str, attr: &str, value: &str) -> bool {
-    let named = GENERIC_ATTRIBUTES.contains(&attr)
+fn allowed_attribute(element: &str, name: &LocalName, value: &str) -> bool {
+    let attr: &str = name;
+    let named = GENERIC_ATTRIBUTE_NAMES.contains(name)
         || TAG_ATTRIBUTES
             .iter()
             .any(|(tag, attrs)| *tag == element && attrs.contains(&attr));
