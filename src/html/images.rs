@@ -147,33 +147,40 @@ impl Rewrite<'_> {
     }
 }
 
-/// Whether `needle` (ASCII) occurs in `haystack`, ignoring ASCII case. Looks only where
-/// the needle's first byte is, in either case, each found with `str::find` (memchr).
+/// Whether `needle` (ASCII) occurs in `haystack`, ignoring ASCII case. The haystack is
+/// lowered a stack-sized chunk at a time (chunks overlapping by the needle's length less
+/// one, so no occurrence is split) and searched with one `memmem` finder: linear, with no
+/// per-occurrence cost for a needle's first byte (`<` of `<style` is on every tag).
 pub(crate) fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    let (bytes, needle) = (haystack.as_bytes(), needle.as_bytes());
-    let Some(&first) = needle.first() else {
+    const CHUNK: usize = 4096;
+    let (bytes, needle) = (haystack.as_bytes(), needle.to_ascii_lowercase());
+    if needle.is_empty() {
         return true;
-    };
-    let at = |start: usize| {
-        bytes
-            .get(start..start + needle.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
-    };
-    let mut firsts = vec![first.to_ascii_lowercase()];
-    if first.is_ascii_alphabetic() {
-        firsts.push(first.to_ascii_uppercase());
     }
-    firsts.into_iter().any(|f| {
-        let f = char::from(f);
-        let mut from = 0;
-        while let Some(i) = haystack.get(from..).and_then(|rest| rest.find(f)) {
-            if at(from + i) {
-                return true;
-            }
-            from += i + 1;
+    if needle.len() > CHUNK {
+        return bytes
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()));
+    }
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut lowered = [0u8; CHUNK];
+    let mut start = 0;
+    while let Some(chunk) = bytes.get(start..bytes.len().min(start + CHUNK)) {
+        let Some(out) = lowered.get_mut(..chunk.len()) else {
+            return false;
+        };
+        out.copy_from_slice(chunk);
+        out.make_ascii_lowercase();
+        if finder.find(out).is_some() {
+            return true;
         }
-        false
-    })
+        if start + chunk.len() >= bytes.len() {
+            return false;
+        }
+        // the next chunk starts where an occurrence cut by this one's end would start
+        start += chunk.len() + 1 - needle.len();
+    }
+    false
 }
 
 fn has_scheme(src: &str) -> bool {
@@ -295,5 +302,24 @@ mod tests {
         assert!(!has("ünïcödé <stylé", "<style"));
         assert!(has("ünïcödé <style", "<style"));
         assert!(has("", ""));
+    }
+
+    #[test]
+    fn finds_a_needle_across_the_chunks_it_is_lowered_in() {
+        for len in [4095, 4096, 4097, 8191, 8192, 8193, 12_000] {
+            for at in (0..len).filter(|i| i % 4096 > 4085 || i % 4096 < 6 || *i + 7 > len) {
+                let mut text = "x".repeat(len);
+                if at + 6 <= len {
+                    text.replace_range(at..at + 6, "<StYlE");
+                    assert!(has(&text, "<style"), "len {len}, at {at}");
+                    assert!(!has(&text, "<styles"), "len {len}, at {at}");
+                }
+                if at + 5 <= len {
+                    let mut cut = "x".repeat(len);
+                    cut.replace_range(at..at + 5, "<STYL");
+                    assert!(!has(&cut, "<style"), "len {len}, at {at}");
+                }
+            }
+        }
     }
 }

@@ -72,7 +72,7 @@ impl Tree {
 /// elements nest deeper than [`MAX_DEPTH`] with the error [`nesting::check`] gives.
 pub(crate) fn parse(html: &str) -> Result<Tree> {
     let mut parser = html5ever::parse_fragment(
-        Sink::default(),
+        Sink::for_body(html),
         ParseOpts::default(),
         QualName::new(None, ns!(html), local_name!("div")),
         Vec::new(),
@@ -124,18 +124,24 @@ struct Sink {
     too_deep: Cell<Option<usize>>,
 }
 
-impl Default for Sink {
-    fn default() -> Self {
+/// Nodes reserved before a parse: one per [`BYTES_PER_NODE`] bytes of the body (about
+/// what tag-dense email markup has), at most [`RESERVED_NODES_MAX`]; beyond that the arena
+/// grows by doubling as it would anyway.
+const BYTES_PER_NODE: usize = 8;
+const RESERVED_NODES_MAX: usize = 4096;
+
+impl Sink {
+    /// An empty arena (the document node only), sized for `html`.
+    fn for_body(html: &str) -> Self {
+        let reserved = (html.len() / BYTES_PER_NODE).clamp(1, RESERVED_NODES_MAX);
         let sink = Sink {
-            nodes: RefCell::new(Vec::new()),
+            nodes: RefCell::new(Vec::with_capacity(reserved)),
             too_deep: Cell::new(None),
         };
         sink.new_node(Data::Document);
         sink
     }
-}
 
-impl Sink {
     fn new_node(&self, data: Data) -> usize {
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(Node {
