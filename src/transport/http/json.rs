@@ -219,22 +219,33 @@ impl HeaderObject<'_> {
     }
 }
 
-/// The headers as one JSON object, for APIs that key headers by name: a name given twice
-/// (compared without ASCII case) is an error naming it.
-pub(crate) fn header_object(
-    provider: &str,
-    message: &Rendered,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
-    Ok(unique_headers(provider, message)?
-        .0
-        .into_iter()
-        .map(|(name, value)| {
-            (
-                name.to_owned(),
-                serde_json::Value::String(value.into_owned()),
-            )
-        })
-        .collect())
+/// Writes `addresses` as one JSON string of their RFC 5322 text (`Address`'s `Display`),
+/// `", "` between them: the form Postmark takes a list of recipients in.
+pub(crate) fn write_address_list(out: &mut Vec<u8>, addresses: &[Address]) {
+    match addresses {
+        // A bare address is its own text: no formatting, no copy.
+        [single] if single.name().is_none() => write_str(out, single.email()),
+        _ => write_str(out, &address_list(addresses)),
+    }
+}
+
+/// Writes `address` as one JSON string of its RFC 5322 text.
+pub(crate) fn write_address(out: &mut Vec<u8>, address: &Address) {
+    write_address_list(out, std::slice::from_ref(address));
+}
+
+/// The RFC 5322 text of `addresses`, `", "` between them.
+fn address_list(addresses: &[Address]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(addresses.iter().map(|a| a.email().len() + 24).sum());
+    for (n, address) in addresses.iter().enumerate() {
+        if n > 0 {
+            text.push_str(", ");
+        }
+        // Writing to a `String` cannot fail.
+        let _ = write!(text, "{address}");
+    }
+    text
 }
 
 /// Writes `value` to `out` as a JSON string, escaped exactly as `serde_json` escapes it
@@ -357,6 +368,35 @@ pub(crate) fn write_array<T>(
         item(out, value);
     }
     out.push(b']');
+}
+
+/// A batch body: one JSON array, written into one buffer, of the bodies `write` could
+/// write for `messages`, in order (`None` when it could write none), and each message's
+/// outcome. `write` must leave the buffer as it was when it fails.
+pub(crate) fn write_batch<'m>(
+    messages: impl IntoIterator<Item = &'m Rendered>,
+    mut write: impl FnMut(&Rendered, &mut Vec<u8>) -> Result<()>,
+) -> (Option<Vec<u8>>, Vec<Result<()>>) {
+    let mut array = vec![b'['];
+    let mut ready = 0;
+    let built = messages
+        .into_iter()
+        .map(|m| {
+            let mark = array.len();
+            if ready > 0 {
+                array.push(b',');
+            }
+            let built = write(m, &mut array);
+            match built {
+                Ok(()) => ready += 1,
+                // Nothing of the message was written but the comma.
+                Err(_) => array.truncate(mark),
+            }
+            built
+        })
+        .collect();
+    array.push(b']');
+    ((ready > 0).then_some(array), built)
 }
 
 /// A delivery to every envelope recipient, as a provider that took the message reports it.
