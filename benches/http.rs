@@ -1,9 +1,13 @@
 //! Throughput of the JSON provider transports (Postmark, Resend, SendGrid) against plain
 //! `reqwest` posting the very same request bodies, to one local wiremock server, 2,000
-//! messages at concurrency 16, in one run. `cargo bench --bench http`. `BENCH_ROUNDS`
-//! sets the rounds per case (default 3; the best round counts). For profiling one case
-//! (e.g. under callgrind), `BENCH_PROVIDERS=sendgrid` picks providers (comma-separated)
-//! and `BENCH_SIDES=transport` (or `reqwest`, or empty for the setup alone) the sides.
+//! messages at concurrency 16, in one run. `cargo bench --bench http`. The two sides run
+//! in turn, round by round (transport, reqwest, transport, reqwest, …), so that a slow
+//! spell of a shared machine falls on both; `BENCH_ROUNDS` sets the rounds per side
+//! (default 9), and each provider's line gives the median of each side's rounds, the
+//! median of the per-round ratios transport / reqwest and their range. For profiling one
+//! case (e.g. under callgrind), `BENCH_PROVIDERS=sendgrid` picks providers
+//! (comma-separated) and `BENCH_SIDES=transport` (or `reqwest`, or empty for the setup
+//! alone) the sides.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -106,9 +110,13 @@ async fn through_transport(t: &Arc<dyn Transport>, messages: &[Rendered]) -> f64
     messages.len() as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Messages per second through one plain reqwest client posting `bodies`.
-async fn through_reqwest(url: &str, auth: &(&str, String), bodies: &[Vec<u8>]) -> f64 {
-    let client = reqwest::Client::new();
+/// Messages per second through `client`, a plain reqwest client, posting `bodies`.
+async fn through_reqwest(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &(&str, String),
+    bodies: &[Vec<u8>],
+) -> f64 {
     let start = Instant::now();
     futures_util::stream::iter(bodies)
         .map(|b| {
@@ -129,19 +137,58 @@ async fn through_reqwest(url: &str, auth: &(&str, String), bodies: &[Vec<u8>]) -
     bodies.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The median of `values` (the mean of the middle two for an even count); NaN for none.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// `12,345` for a rate, `-` for a side not run.
+fn rate(value: f64) -> String {
+    if value.is_nan() {
+        return "-".to_owned();
+    }
+    let digits = format!("{value:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(9);
     let picked = |var: &str, name: &str| {
         std::env::var(var)
             .ok()
             .is_none_or(|list| list.split(',').any(|n| n.trim() == name))
     };
+    let (run_t, run_r) = (
+        picked("BENCH_SIDES", "transport"),
+        picked("BENCH_SIDES", "reqwest"),
+    );
     let messages = messages();
-    println!("{MESSAGES} messages at concurrency {CONCURRENCY}, best of {rounds} rounds");
+    println!(
+        "{MESSAGES} messages at concurrency {CONCURRENCY}, {rounds} rounds per side, \
+         interleaved; medians, ratio = median of the per-round ratios transport / reqwest"
+    );
+    println!();
+    println!(
+        "| provider | transport | reqwest | ratio | ratio range | transport rounds | reqwest rounds |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for p in providers()
         .into_iter()
         .filter(|p| picked("BENCH_PROVIDERS", p.scheme))
@@ -163,23 +210,50 @@ async fn main() {
             bodies.extend(sample.iter().take(MESSAGES - bodies.len()).cloned());
         }
         let bench = server(&p, false).await;
+        // One client per side for the whole run: each keeps its connections from round
+        // to round.
         let t = transport::from_url(&url(&bench)).unwrap();
+        let client = reqwest::Client::new();
         let raw_url = format!("http://{}{}", bench.address(), p.path);
-        let (mut best_t, mut best_r) = (0f64, 0f64);
+        let (mut sent, mut raw) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            if picked("BENCH_SIDES", "transport") {
-                best_t = best_t.max(through_transport(&t, &messages).await);
+            if run_t {
+                sent.push(through_transport(&t, &messages).await);
             }
-            if picked("BENCH_SIDES", "reqwest") {
-                best_r = best_r.max(through_reqwest(&raw_url, &p.auth, &bodies).await);
+            if run_r {
+                raw.push(through_reqwest(&client, &raw_url, &p.auth, &bodies).await);
             }
         }
+        let ratios: Vec<f64> = sent.iter().zip(&raw).map(|(t, r)| t / r).collect();
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &r| {
+                (l.min(r), h.max(r))
+            });
+        let list = |values: &[f64]| {
+            values
+                .iter()
+                .map(|&v| format!("{:.1}k", v / 1000.0))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         println!(
-            "{:<9} transport {:>8.0} msg/s   reqwest {:>8.0} msg/s   ratio {:.2}",
+            "| {} | {} msg/s | {} msg/s | {} | {} | {} | {} |",
             p.scheme,
-            best_t,
-            best_r,
-            best_t / best_r
+            rate(median(&sent)),
+            rate(median(&raw)),
+            if ratios.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{:.2}", median(&ratios))
+            },
+            if ratios.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{low:.2}–{high:.2}")
+            },
+            list(&sent),
+            list(&raw),
         );
     }
 }

@@ -70,6 +70,11 @@ impl SecretHeader {
         SecretHeader(secret.header(prefix))
     }
 
+    /// `Basic base64(user:secret)` (see [`Secret::basic_header`]).
+    pub(crate) fn basic(secret: &Secret, user: &str) -> Self {
+        SecretHeader(secret.basic_header(user))
+    }
+
     /// The value, for one request (a reference-counted copy).
     pub(crate) fn value(&self) -> HeaderValue {
         self.0.clone()
@@ -315,6 +320,15 @@ mod tests {
         assert_eq!(key.expose(), "se/cret");
         assert_eq!(format!("{key:?}"), "****");
         assert!(key.header("Bearer ").is_sensitive());
+    }
+
+    #[test]
+    fn basic_auth_headers_are_built_once_and_stay_secret() {
+        let header = SecretHeader::basic(&Secret::new("key-123"), "api");
+        // base64("api:key-123")
+        assert_eq!(header.value(), "Basic YXBpOmtleS0xMjM=");
+        assert!(header.value().is_sensitive());
+        assert_eq!(format!("{header:?}"), "****");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use reqwest::multipart::{Form, Part};
 use tracing::Instrument;
 
 use super::client::Client;
-use super::endpoint::{Endpoint, Secret};
+use super::endpoint::{Endpoint, SecretHeader};
 use super::{failure, json};
 use crate::error::{Error, Result};
 use crate::render::Rendered;
@@ -30,7 +30,8 @@ const FORM: &str = "mailgun://api:KEY@api.mailgun.net/DOMAIN";
 #[derive(Debug, Clone)]
 pub struct MailgunTransport {
     client: Client,
-    key: Secret,
+    /// `Basic base64(api:KEY)`, built once.
+    authorization: SecretHeader,
     /// `POST /v3/DOMAIN/messages.mime`, parsed once.
     url: reqwest::Url,
 }
@@ -55,7 +56,7 @@ impl MailgunTransport {
         endpoint.finish("timeout and tls")?;
         Ok(MailgunTransport {
             client: Client::new("mailgun", &endpoint)?,
-            key,
+            authorization: SecretHeader::basic(&key, "api"),
             url,
         })
     }
@@ -78,7 +79,7 @@ impl Transport for MailgunTransport {
             let request = self
                 .client
                 .post_to(&self.url)
-                .header(reqwest::header::AUTHORIZATION, self.key.basic_header("api"))
+                .header(reqwest::header::AUTHORIZATION, self.authorization.value())
                 .multipart(form.part("message", mime));
             let answer = self.client.send(request).await?;
             // `{"id": "<…>", "message": "Queued. Thank you."}`; errors `{"message": …}`

@@ -1,20 +1,24 @@
 //! Postmark: `POST /email` and `POST /email/batch`, JSON, `X-Postmark-Server-Token`.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::Value;
 use tracing::Instrument;
 
 use super::client::{Answer, Client};
 use super::endpoint::{Endpoint, SecretHeader};
 use super::{failure, json};
 use crate::error::{Error, Result};
-use crate::message::Address;
 use crate::render::Rendered;
 use crate::transport::{Delivery, Transport, send_span};
 
 const FORM: &str = "postmark://SERVER_TOKEN@api.postmarkapp.com[?message_stream=…]";
 /// The most messages `/email/batch` takes in one request.
 const BATCH: usize = 500;
+/// The token's header, a name known at compile time (not parsed per request).
+const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-postmark-server-token");
+/// `application/json`, a value known at compile time (not checked and copied per request).
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Delivers through Postmark's email API (`postmark://SERVER_TOKEN@api.postmarkapp.com`).
 ///
@@ -62,76 +66,95 @@ impl PostmarkTransport {
         })
     }
 
-    /// The JSON body of one message.
-    fn body(&self, message: &Rendered) -> Result<Value> {
+    /// Writes the JSON body of one message to `out`, straight from its fields (no
+    /// `serde_json::Value` in between, no copy of its text). Everything that can fail is
+    /// checked before the first byte is written: on an error `out` is as it was.
+    fn write_body(&self, message: &Rendered, out: &mut Vec<u8>) -> Result<()> {
         let email = message.email();
         let recipients = json::recipients("postmark", message)?;
-        let list = |addresses: &[Address]| {
-            addresses
-                .iter()
-                .map(Address::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut body = json!({ "From": email.from().to_string() });
-        let mut put = |name: &str, value: Value| {
-            body[name] = value;
-        };
-        for (name, addresses) in [
-            ("To", recipients.to),
-            ("Cc", recipients.cc),
-            ("Bcc", recipients.bcc.as_slice()),
-            ("ReplyTo", email.reply_to()),
-        ] {
+        let parts = json::parts("postmark", email)?;
+        let headers = json::headers(message);
+        let (text, html) = (email.text(), email.html());
+        let size = text.map_or(0, str::len)
+            + html.map_or(0, str::len)
+            + parts.iter().map(|p| p.base64.len()).sum::<usize>();
+        // Escapes make the JSON a little longer than its text, the field names too.
+        out.reserve(size + size / 8 + 512);
+        // The members in the order of their names, as the `serde_json::Value` this body
+        // was once built as wrote them: the bytes sent are the same.
+        let mut body = json::Object::start(out);
+        if !parts.is_empty() {
+            body.key("Attachments");
+            json::write_array(body.out, &parts, |out, part| {
+                let mut a = json::Object::start(out);
+                a.str("Content", &part.base64);
+                if let (true, Some(id)) = (part.inline, part.content_id) {
+                    a.str("ContentID", &format!("cid:{id}"));
+                }
+                a.str("ContentType", part.content_type);
+                a.str("Name", &part.filename);
+                a.end();
+            });
+        }
+        for (name, addresses) in [("Bcc", recipients.bcc.as_slice()), ("Cc", recipients.cc)] {
             if !addresses.is_empty() {
-                put(name, Value::String(list(addresses)));
+                body.key(name);
+                json::write_address_list(body.out, addresses);
             }
         }
-        if let Some(subject) = email.subject() {
-            put("Subject", subject.into());
-        }
-        if let Some(text) = email.text() {
-            put("TextBody", text.into());
-        }
-        if let Some(html) = email.html() {
-            put("HtmlBody", html.into());
-        }
-        let headers: Vec<Value> = json::headers(message)
-            .into_iter()
-            .map(|(name, value)| json!({ "Name": name, "Value": value }))
-            .collect();
-        put("Headers", headers.into());
-        let attachments: Vec<Value> = json::parts("postmark", email)?
-            .into_iter()
-            .map(|part| {
-                let mut a = json!({
-                    "Name": part.filename,
-                    "Content": part.base64,
-                    "ContentType": part.content_type,
-                });
-                if let (true, Some(id)) = (part.inline, part.content_id) {
-                    a["ContentID"] = format!("cid:{id}").into();
-                }
-                a
-            })
-            .collect();
-        if !attachments.is_empty() {
-            put("Attachments", attachments.into());
+        body.key("From");
+        json::write_address(body.out, email.from());
+        body.key("Headers");
+        json::write_array(body.out, &headers, |out, (name, value)| {
+            let mut h = json::Object::start(out);
+            h.str("Name", name);
+            h.str("Value", value);
+            h.end();
+        });
+        if let Some(html) = html {
+            body.str("HtmlBody", html);
         }
         if let Some(stream) = &self.message_stream {
-            put("MessageStream", stream.as_str().into());
+            body.str("MessageStream", stream);
         }
-        Ok(body)
+        if !email.reply_to().is_empty() {
+            body.key("ReplyTo");
+            json::write_address_list(body.out, email.reply_to());
+        }
+        if let Some(subject) = email.subject() {
+            body.str("Subject", subject);
+        }
+        if let Some(text) = text {
+            body.str("TextBody", text);
+        }
+        if !recipients.to.is_empty() {
+            body.key("To");
+            json::write_address_list(body.out, recipients.to);
+        }
+        body.end();
+        Ok(())
     }
 
-    async fn post(&self, url: &reqwest::Url, body: &Value) -> Result<Answer> {
+    /// The JSON body of one message.
+    fn body(&self, message: &Rendered) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_body(message, &mut out)?;
+        Ok(out)
+    }
+
+    /// The `/email/batch` body for `chunk` (see [`json::write_batch`]).
+    fn batch_body(&self, chunk: &[Rendered]) -> (Option<Vec<u8>>, Vec<Result<()>>) {
+        json::write_batch(chunk, |m, out| self.write_body(m, out))
+    }
+
+    async fn post(&self, url: &reqwest::Url, body: Vec<u8>) -> Result<Answer> {
         let request = self
             .client
             .post_to(url)
-            .header("X-Postmark-Server-Token", self.token.value())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
+            .header(TOKEN_HEADER, self.token.value())
+            .header(reqwest::header::ACCEPT, JSON)
+            .header(reqwest::header::CONTENT_TYPE, JSON)
+            .body(body);
         self.client.send(request).await
     }
 }
@@ -167,7 +190,7 @@ impl Transport for PostmarkTransport {
     async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
         async {
             let body = self.body(message)?;
-            let answer = self.post(&self.email, &body).await?;
+            let answer = self.post(&self.email, body).await?;
             result(message, answer.status, &answer, &answer.json())
         }
         .instrument(send_span("postmark", message))
@@ -177,14 +200,10 @@ impl Transport for PostmarkTransport {
     async fn send_rendered_batch(&self, messages: &[Rendered]) -> Vec<Result<Delivery>> {
         let mut results = Vec::with_capacity(messages.len());
         for chunk in messages.chunks(BATCH) {
-            let mut ready = Vec::with_capacity(chunk.len());
-            let built: Vec<Result<()>> = chunk
-                .iter()
-                .map(|m| self.body(m).map(|body| ready.push(body)))
-                .collect();
-            let answer = match ready.is_empty() {
-                true => None,
-                false => Some(self.post(&self.batch, &Value::Array(ready)).await),
+            let (array, built) = self.batch_body(chunk);
+            let answer = match array {
+                None => None,
+                Some(array) => Some(self.post(&self.batch, array).await),
             };
             // One result per message sent, in order (`[{ErrorCode, Message, MessageID, To}]`).
             let mut items = match &answer {
@@ -215,4 +234,161 @@ fn missing() -> Error {
     Error::Transient(crate::error::DeliveryFailure::local(
         "postmark's batch answer has no result for this message; it may not have been sent",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+    use crate::message::Address;
+    use crate::{Email, RenderOptions};
+
+    /// The body as it was built before it was written by hand: a `serde_json::Value`.
+    fn value_body(t: &PostmarkTransport, message: &Rendered) -> Value {
+        let email = message.email();
+        let recipients = json::recipients("postmark", message).unwrap();
+        let list = |addresses: &[Address]| {
+            addresses
+                .iter()
+                .map(Address::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut body = json!({ "From": email.from().to_string() });
+        for (name, addresses) in [
+            ("To", recipients.to),
+            ("Cc", recipients.cc),
+            ("Bcc", recipients.bcc.as_slice()),
+            ("ReplyTo", email.reply_to()),
+        ] {
+            if !addresses.is_empty() {
+                body[name] = Value::String(list(addresses));
+            }
+        }
+        if let Some(subject) = email.subject() {
+            body["Subject"] = subject.into();
+        }
+        if let Some(text) = email.text() {
+            body["TextBody"] = text.into();
+        }
+        if let Some(html) = email.html() {
+            body["HtmlBody"] = html.into();
+        }
+        let headers: Vec<Value> = json::headers(message)
+            .into_iter()
+            .map(|(name, value)| json!({ "Name": name, "Value": value }))
+            .collect();
+        body["Headers"] = headers.into();
+        let attachments: Vec<Value> = json::parts("postmark", email)
+            .unwrap()
+            .into_iter()
+            .map(|part| {
+                let mut a = json!({
+                    "Name": part.filename,
+                    "Content": part.base64,
+                    "ContentType": part.content_type,
+                });
+                if let (true, Some(id)) = (part.inline, part.content_id) {
+                    a["ContentID"] = format!("cid:{id}").into();
+                }
+                a
+            })
+            .collect();
+        if !attachments.is_empty() {
+            body["Attachments"] = attachments.into();
+        }
+        if let Some(stream) = &t.message_stream {
+            body["MessageStream"] = stream.as_str().into();
+        }
+        body
+    }
+
+    /// Messages with every field Postmark takes, and with few.
+    pub(super) fn emails() -> Vec<Email> {
+        vec![
+            Email::builder()
+                .from("zoe@example.com")
+                .to("bob@example.org")
+                .text("hello")
+                .build()
+                .unwrap(),
+            Email::builder()
+                .from("\"Zoë \\\"Z\\\" Müller\" <zoe@bücher.example>")
+                .sender("s@example.com")
+                .to("Jürgen <jurgen@example.org>")
+                .to("plain@example.org")
+                .cc("Ana <ana@example.org>")
+                .cc("\"Ben, Jr.\" <ben@example.org>")
+                .bcc("hidden@example.org")
+                .bcc("Hidden Two <hidden2@example.org>")
+                .reply_to("a@example.com")
+                .reply_to("Hilfe <help@example.com>")
+                .subject("Ваш заказ \"готов\" ✓")
+                .header("X-Campaign", "herbst\t2026")
+                .header("X-Campaign", "twice")
+                .text("line one\r\nline two \\ \u{1}")
+                .html("<p class=\"x\">hi</p>\n")
+                .inline("logo", "logo.png", b"\x89PNG".to_vec())
+                .attach("rechnung-über.pdf", b"%PDF-1.4".to_vec())
+                .build()
+                .unwrap(),
+            Email::builder()
+                .from("Zoë <zoe@example.com>")
+                .bcc("only-bcc@example.org")
+                .reply_to("Hilfe <help@example.com>")
+                .html("<b>only html</b>")
+                .build()
+                .unwrap(),
+        ]
+    }
+
+    /// The body is written by hand: it must be the very bytes the `serde_json::Value` it
+    /// was once built as writes, with and without a message stream.
+    #[test]
+    fn bodies_are_the_bytes_the_serde_json_value_wrote() {
+        for query in ["", "?message_stream=outbound"] {
+            let t = PostmarkTransport::from_url(&format!(
+                "postmark://token@api.postmarkapp.com{query}"
+            ))
+            .unwrap();
+            for email in emails() {
+                let rendered = email.prepare(&RenderOptions::deterministic()).unwrap();
+                let body = String::from_utf8(t.body(&rendered).unwrap()).unwrap();
+                assert_eq!(body, value_body(&t, &rendered).to_string());
+                let value: Value = serde_json::from_str(&body).unwrap();
+                assert!(value["From"].is_string(), "{body}");
+            }
+        }
+    }
+
+    /// A batch is one JSON array of the bodies that could be built, in order; a message
+    /// that cannot be sent leaves no trace in it.
+    #[test]
+    fn a_batch_array_holds_the_built_bodies_only() {
+        let t = PostmarkTransport::from_url("postmark://token@api.postmarkapp.com").unwrap();
+        let good: Vec<Rendered> = emails()
+            .iter()
+            .map(|e| e.prepare(&RenderOptions::deterministic()).unwrap())
+            .collect();
+        let bad = good[1].only(&["hidden@example.org".to_owned()]).unwrap();
+        for (sent, expected) in [
+            (vec![&good[0], &bad, &good[2]], vec![&good[0], &good[2]]),
+            (vec![&bad, &good[1]], vec![&good[1]]),
+            (vec![&good[0], &good[1], &bad], vec![&good[0], &good[1]]),
+        ] {
+            let sent: Vec<Rendered> = sent.into_iter().cloned().collect();
+            let (array, built) = t.batch_body(&sent);
+            let expected =
+                Value::Array(expected.iter().map(|m| value_body(&t, m)).collect()).to_string();
+            assert_eq!(String::from_utf8(array.unwrap()).unwrap(), expected);
+            let failed: Vec<bool> = built.iter().map(Result::is_err).collect();
+            let bad_at: Vec<bool> = sent.iter().map(|m| m == &bad).collect();
+            assert_eq!(failed, bad_at);
+        }
+        let (array, built) = t.batch_body(&[bad.clone(), bad]);
+        assert!(array.is_none());
+        assert!(built.iter().all(Result::is_err));
+    }
 }

@@ -2,7 +2,8 @@
 //! `Idempotency-Key`.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
@@ -10,13 +11,17 @@ use super::client::{Answer, Client};
 use super::endpoint::{Endpoint, SecretHeader};
 use super::{failure, json};
 use crate::error::{Error, Result};
-use crate::message::Address;
 use crate::render::Rendered;
 use crate::transport::{Delivery, Transport, send_span};
 
 const FORM: &str = "resend://API_KEY@api.resend.com";
 /// The most messages `/emails/batch` takes in one request.
 const BATCH: usize = 100;
+/// The header a request's key goes in, a name known at compile time (not parsed per
+/// request).
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// `application/json`, a value known at compile time (not checked and copied per request).
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Delivers through Resend's email API (`resend://API_KEY@api.resend.com`).
 ///
@@ -63,72 +68,92 @@ impl ResendTransport {
         })
     }
 
-    /// The JSON body of one message.
-    fn body(message: &Rendered) -> Result<Value> {
+    /// Writes the JSON body of one message to `out`, straight from its fields (no
+    /// `serde_json::Value` in between, no copy of its text). Everything that can fail is
+    /// checked before the first byte is written: on an error `out` is as it was.
+    fn write_body(message: &Rendered, out: &mut Vec<u8>) -> Result<()> {
         let email = message.email();
         let recipients = json::recipients("resend", message)?;
-        let list = |addresses: &[Address]| -> Value {
-            addresses
-                .iter()
-                .map(|a| Value::String(a.to_string()))
-                .collect()
-        };
-        let mut body = json!({
-            "from": email.from().to_string(),
-            "to": list(recipients.to),
-        });
-        for (name, addresses) in [
-            ("cc", recipients.cc),
-            ("bcc", recipients.bcc.as_slice()),
-            ("reply_to", email.reply_to()),
-        ] {
+        let headers = json::unique_headers("resend", message)?;
+        let parts = json::parts("resend", email)?;
+        let (text, html) = (email.text(), email.html());
+        let size = text.map_or(0, str::len)
+            + html.map_or(0, str::len)
+            + parts.iter().map(|p| p.base64.len()).sum::<usize>();
+        // Escapes make the JSON a little longer than its text, the field names too.
+        out.reserve(size + size / 8 + 512);
+        // The members in the order of their names, as the `serde_json::Value` this body
+        // was once built as wrote them: the bytes sent are the same.
+        let mut body = json::Object::start(out);
+        if !parts.is_empty() {
+            body.key("attachments");
+            json::write_array(body.out, &parts, |out, part| {
+                let mut a = json::Object::start(out);
+                a.str("content", &part.base64);
+                if let (true, Some(id)) = (part.inline, part.content_id) {
+                    a.str("content_id", id);
+                }
+                a.str("content_type", part.content_type);
+                a.str("filename", &part.filename);
+                a.end();
+            });
+        }
+        for (name, addresses) in [("bcc", recipients.bcc.as_slice()), ("cc", recipients.cc)] {
             if !addresses.is_empty() {
-                body[name] = list(addresses);
+                body.key(name);
+                json::write_array(body.out, addresses, json::write_address);
             }
         }
+        body.key("from");
+        json::write_address(body.out, email.from());
+        body.key("headers");
+        headers.write(body.out);
+        if let Some(html) = html {
+            body.str("html", html);
+        }
+        if !email.reply_to().is_empty() {
+            body.key("reply_to");
+            json::write_array(body.out, email.reply_to(), json::write_address);
+        }
         if let Some(subject) = email.subject() {
-            body["subject"] = subject.into();
+            body.str("subject", subject);
         }
-        if let Some(text) = email.text() {
-            body["text"] = text.into();
+        if let Some(text) = text {
+            body.str("text", text);
         }
-        if let Some(html) = email.html() {
-            body["html"] = html.into();
-        }
-        body["headers"] = Value::Object(json::header_object("resend", message)?);
-        let attachments: Vec<Value> = json::parts("resend", email)?
-            .into_iter()
-            .map(|part| {
-                let mut a = json!({
-                    "filename": part.filename,
-                    "content": part.base64,
-                    "content_type": part.content_type,
-                });
-                if let (true, Some(id)) = (part.inline, part.content_id) {
-                    a["content_id"] = id.into();
-                }
-                a
-            })
-            .collect();
-        if !attachments.is_empty() {
-            body["attachments"] = attachments.into();
-        }
-        Ok(body)
+        body.key("to");
+        json::write_array(body.out, recipients.to, json::write_address);
+        body.end();
+        Ok(())
+    }
+
+    /// The JSON body of one message.
+    fn body(message: &Rendered) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        Self::write_body(message, &mut out)?;
+        Ok(out)
+    }
+
+    /// The `/emails/batch` body for `messages` (see [`json::write_batch`]).
+    fn batch_body<'m>(
+        messages: impl IntoIterator<Item = &'m Rendered>,
+    ) -> (Option<Vec<u8>>, Vec<Result<()>>) {
+        json::write_batch(messages, Self::write_body)
     }
 
     async fn post(
         &self,
         url: &reqwest::Url,
         idempotency_key: &str,
-        body: &Value,
+        body: Vec<u8>,
     ) -> Result<Answer> {
         let request = self
             .client
             .post_to(url)
             .header(reqwest::header::AUTHORIZATION, self.authorization.value())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("Idempotency-Key", idempotency_key)
-            .body(body.to_string());
+            .header(reqwest::header::CONTENT_TYPE, JSON)
+            .header(IDEMPOTENCY_KEY, idempotency_key)
+            .body(body);
         self.client.send(request).await
     }
 }
@@ -163,7 +188,7 @@ impl Transport for ResendTransport {
     async fn send_rendered(&self, message: &Rendered) -> Result<Delivery> {
         async {
             let body = Self::body(message)?;
-            let answer = self.post(&self.emails, message.message_id(), &body).await?;
+            let answer = self.post(&self.emails, message.message_id(), body).await?;
             if !answer.is_success() {
                 return Err(refused(&answer));
             }
@@ -186,22 +211,19 @@ impl Transport for ResendTransport {
             }
         }
         for chunk in batched.chunks(BATCH) {
-            let mut ready = Vec::with_capacity(chunk.len());
+            let (array, built) = Self::batch_body(chunk.iter().map(|&i| &messages[i]));
             let mut sent = Vec::with_capacity(chunk.len());
-            for &i in chunk {
-                match Self::body(&messages[i]) {
-                    Ok(body) => {
-                        ready.push(body);
-                        sent.push(i);
-                    }
+            for (&i, built) in chunk.iter().zip(built) {
+                match built {
+                    Ok(()) => sent.push(i),
                     Err(e) => results[i] = Some(Err(e)),
                 }
             }
-            if sent.is_empty() {
+            let Some(array) = array else {
                 continue;
-            }
+            };
             let key = batch_key(&sent.iter().map(|&i| &messages[i]).collect::<Vec<_>>());
-            let answer = self.post(&self.batch, &key, &Value::Array(ready)).await;
+            let answer = self.post(&self.batch, &key, array).await;
             // `{"data": [{"id": …}, …]}`, one per message in order; a refusal is the
             // whole batch's (Resend validates a batch all or nothing).
             let ids: Vec<Option<String>> = match &answer {
@@ -241,5 +263,164 @@ impl Transport for ResendTransport {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+    use crate::message::Address;
+    use crate::{Email, RenderOptions};
+
+    /// The body as it was built before it was written by hand: a `serde_json::Value`.
+    fn value_body(message: &Rendered) -> Value {
+        let email = message.email();
+        let recipients = json::recipients("resend", message).unwrap();
+        let list = |addresses: &[Address]| -> Value {
+            addresses
+                .iter()
+                .map(|a| Value::String(a.to_string()))
+                .collect()
+        };
+        let mut body = json!({
+            "from": email.from().to_string(),
+            "to": list(recipients.to),
+        });
+        for (name, addresses) in [
+            ("cc", recipients.cc),
+            ("bcc", recipients.bcc.as_slice()),
+            ("reply_to", email.reply_to()),
+        ] {
+            if !addresses.is_empty() {
+                body[name] = list(addresses);
+            }
+        }
+        if let Some(subject) = email.subject() {
+            body["subject"] = subject.into();
+        }
+        if let Some(text) = email.text() {
+            body["text"] = text.into();
+        }
+        if let Some(html) = email.html() {
+            body["html"] = html.into();
+        }
+        let headers: serde_json::Map<String, Value> = json::headers(message)
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), Value::String(value.into_owned())))
+            .collect();
+        body["headers"] = Value::Object(headers);
+        let attachments: Vec<Value> = json::parts("resend", email)
+            .unwrap()
+            .into_iter()
+            .map(|part| {
+                let mut a = json!({
+                    "filename": part.filename,
+                    "content": part.base64,
+                    "content_type": part.content_type,
+                });
+                if let (true, Some(id)) = (part.inline, part.content_id) {
+                    a["content_id"] = id.into();
+                }
+                a
+            })
+            .collect();
+        if !attachments.is_empty() {
+            body["attachments"] = attachments.into();
+        }
+        body
+    }
+
+    /// Messages with every field Resend takes, and with few.
+    fn emails() -> Vec<Email> {
+        vec![
+            Email::builder()
+                .from("zoe@example.com")
+                .to("bob@example.org")
+                .text("hello")
+                .build()
+                .unwrap(),
+            Email::builder()
+                .from("\"Zoë \\\"Z\\\" Müller\" <zoe@bücher.example>")
+                .sender("s@example.com")
+                .to("Jürgen <jurgen@example.org>")
+                .to("plain@example.org")
+                .cc("Ana <ana@example.org>")
+                .cc("\"Ben, Jr.\" <ben@example.org>")
+                .bcc("hidden@example.org")
+                .bcc("Hidden Two <hidden2@example.org>")
+                .reply_to("a@example.com")
+                .reply_to("Hilfe <help@example.com>")
+                .subject("Ваш заказ \"готов\" ✓")
+                .header("X-Campaign", "herbst\t2026")
+                .header("List-Unsubscribe", "<mailto:u@example.com>")
+                .text("line one\r\nline two \\ \u{1}")
+                .html("<p class=\"x\">hi</p>\n")
+                .inline("logo", "logo.png", b"\x89PNG".to_vec())
+                .attach("rechnung-über.pdf", b"%PDF-1.4".to_vec())
+                .build()
+                .unwrap(),
+            Email::builder()
+                .from("Zoë <zoe@example.com>")
+                .bcc("only-bcc@example.org")
+                .reply_to("Hilfe <help@example.com>")
+                .html("<b>only html</b>")
+                .build()
+                .unwrap(),
+        ]
+    }
+
+    /// The body is written by hand: it must be the very bytes the `serde_json::Value` it
+    /// was once built as writes.
+    #[test]
+    fn bodies_are_the_bytes_the_serde_json_value_wrote() {
+        for email in emails() {
+            let rendered = email.prepare(&RenderOptions::deterministic()).unwrap();
+            let body = String::from_utf8(ResendTransport::body(&rendered).unwrap()).unwrap();
+            assert_eq!(body, value_body(&rendered).to_string());
+            let value: Value = serde_json::from_str(&body).unwrap();
+            assert!(value["to"].is_array(), "{body}");
+        }
+    }
+
+    /// A batch is one JSON array of the bodies that could be built, in order; a message
+    /// that cannot be sent (here: a header given twice, then a To left off the envelope)
+    /// leaves no trace in it.
+    #[test]
+    fn a_batch_array_holds_the_built_bodies_only() {
+        let good: Vec<Rendered> = emails()
+            .iter()
+            .map(|e| e.prepare(&RenderOptions::deterministic()).unwrap())
+            .collect();
+        let twice = emails()[0]
+            .to_builder()
+            .header("X-Tag", "a")
+            .header("x-tag", "b")
+            .build()
+            .unwrap()
+            .prepare(&RenderOptions::deterministic())
+            .unwrap();
+        let left_off = good[1].only(&["hidden@example.org".to_owned()]).unwrap();
+        for (sent, expected) in [
+            (vec![&good[0], &twice, &good[2]], vec![&good[0], &good[2]]),
+            (vec![&left_off, &good[1]], vec![&good[1]]),
+            (vec![&good[0], &good[1], &twice], vec![&good[0], &good[1]]),
+        ] {
+            let (array, built) = ResendTransport::batch_body(sent.iter().copied());
+            let expected =
+                Value::Array(expected.iter().map(|m| value_body(m)).collect()).to_string();
+            assert_eq!(String::from_utf8(array.unwrap()).unwrap(), expected);
+            let failed: Vec<bool> = built.iter().map(Result::is_err).collect();
+            let refused: Vec<bool> = sent
+                .iter()
+                .map(|m| *m == &twice || *m == &left_off)
+                .collect();
+            assert_eq!(failed, refused);
+        }
+        let (array, built) = ResendTransport::batch_body([&twice, &left_off]);
+        assert!(array.is_none());
+        assert!(built.iter().all(Result::is_err));
     }
 }
