@@ -62,7 +62,9 @@ impl SqliteBackend {
 
 /// Marks the successes among `outcomes` (indexes and JSON return values in `successes`)
 /// with one statement per chunk: a join against the outcomes, fenced like the single-row
-/// updates, returning the rows it changed.
+/// updates, returning the rows it changed. The outcomes' strings are bound borrowed, and
+/// each changed row comes back as two values (its id, and `ATTEMPT WORKER_ID` as one text):
+/// sqlx copies every bound and every returned value on its own.
 async fn success_updates(
     conn: &mut SqliteConnection,
     outcomes: &[Outcome],
@@ -77,27 +79,34 @@ async fn success_updates(
         qb.push_values(chunk, |mut b, (i, value)| {
             let o = &outcomes[*i];
             b.push_bind(o.lease.id.0)
-                .push_bind(o.lease.worker_id.clone())
+                .push_bind(o.lease.worker_id.as_str())
                 .push_bind(i64::from(o.lease.attempt))
                 .push_bind(micros(o.at))
-                .push_bind(value.clone());
+                .push_bind(value.as_str());
         });
         qb.push(
             ") AS v WHERE mailroom_tasks.id = v.column1 AND mailroom_tasks.worker_id = v.column2 \
                  AND mailroom_tasks.attempt = v.column3 AND mailroom_tasks.status = 'RUNNING' \
-                 RETURNING mailroom_tasks.id, mailroom_tasks.attempt, mailroom_tasks.worker_id",
+                 RETURNING mailroom_tasks.id, \
+                 mailroom_tasks.attempt || ' ' || mailroom_tasks.worker_id",
         );
         let rows = qb.build().fetch_all(&mut *conn).await?;
         let mut done = std::collections::HashSet::with_capacity(rows.len());
-        for row in rows {
+        for row in &rows {
             let id: Uuid = row.try_get(0)?;
-            let attempt: i64 = row.try_get(1)?;
-            let worker: String = row.try_get(2)?;
+            let held: &str = row.try_get(1)?;
+            let (attempt, worker) = held.split_once(' ').ok_or_else(|| TaskError::Storage {
+                message: format!("a finished row returned `{held}`, not `ATTEMPT WORKER_ID`"),
+                source: None,
+            })?;
+            let attempt: i64 = attempt
+                .parse()
+                .map_err(|e| TaskError::storage("corrupt `attempt` in storage", e))?;
             done.insert((id, attempt, worker));
         }
         for (i, _) in chunk {
             let l = &outcomes[*i].lease;
-            applied[*i] = done.contains(&(l.id.0, i64::from(l.attempt), l.worker_id.clone()));
+            applied[*i] = done.contains(&(l.id.0, i64::from(l.attempt), l.worker_id.as_str()));
         }
     }
     Ok(())

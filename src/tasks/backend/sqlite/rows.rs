@@ -79,36 +79,64 @@ pub(super) fn return_json(value: &serde_json::Value) -> Result<String, TaskError
         .map_err(|e| TaskError::storage("cannot serialise a return value", e))
 }
 
-/// The claimed task in a row the claim statement returned, with its `seq` (the claim
-/// order), under the lease of `worker_id` until `lease_expires_at`.
+/// The claimed task in a row the claim statement returned (its `RETURNING`: `id`,
+/// `task_name`, `queue_name`, `args`, then `seq priority attempt max_attempts enqueued_at
+/// run_after lease_expiries timeout_ms` as one space-separated text, `timeout_ms` empty when
+/// NULL), with its `seq` (the claim order), under the lease of `worker_id` until
+/// `lease_expires_at`.
 pub(super) fn claimed_from_row(
     row: &SqliteRow,
     worker_id: &str,
     lease_expires_at: DateTime<Utc>,
 ) -> Result<(i64, ClaimedTask), TaskError> {
-    let seq: i64 = row.try_get("seq")?;
-    let args: String = row.try_get("args")?;
-    let id: Uuid = row.try_get("id")?;
+    let id: Uuid = row.try_get(0)?;
+    let args: &str = row.try_get(3)?;
+    let ints: &str = row.try_get(4)?;
+    let mut fields = ints.split(' ');
+    let mut next = |what: &str| -> Result<i64, TaskError> {
+        fields
+            .next()
+            .ok_or_else(|| TaskError::Storage {
+                message: format!("a claimed row lacks `{what}`"),
+                source: None,
+            })?
+            .parse::<i64>()
+            .map_err(|e| corrupt(what, e))
+    };
+    let seq = next("seq")?;
+    let priority = i32::try_from(next("priority")?).map_err(|e| corrupt("priority", e))?;
+    let attempt = to_u32(next("attempt")?, "attempt")?;
+    let max_attempts = to_u32(next("max_attempts")?, "max_attempts")?;
+    let enqueued_at = from_micros(next("enqueued_at")?)?;
+    let run_after = from_micros(next("run_after")?)?;
+    let lease_expiries = to_u32(next("lease_expiries")?, "lease_expiries")?;
+    let timeout = match fields.next() {
+        None | Some("") => None,
+        Some(ms) => {
+            let ms: i64 = ms.parse().map_err(|e| corrupt("timeout_ms", e))?;
+            Some(std::time::Duration::from_millis(
+                u64::try_from(ms).unwrap_or(0),
+            ))
+        }
+    };
     Ok((
         seq,
         ClaimedTask {
             lease: Lease {
                 id: TaskId(id),
                 worker_id: worker_id.to_owned(),
-                attempt: to_u32(row.try_get("attempt")?, "attempt")?,
+                attempt,
             },
-            task_name: row.try_get("task_name")?,
-            queue_name: row.try_get("queue_name")?,
-            priority: row.try_get("priority")?,
-            args: serde_json::from_str(&args).map_err(|e| corrupt("args", e))?,
-            max_attempts: to_u32(row.try_get("max_attempts")?, "max_attempts")?,
-            enqueued_at: from_micros(row.try_get("enqueued_at")?)?,
-            run_after: from_micros(row.try_get("run_after")?)?,
+            task_name: row.try_get(1)?,
+            queue_name: row.try_get(2)?,
+            priority,
+            args: serde_json::from_str(args).map_err(|e| corrupt("args", e))?,
+            max_attempts,
+            enqueued_at,
+            run_after,
             lease_expires_at,
-            lease_expiries: to_u32(row.try_get("lease_expiries")?, "lease_expiries")?,
-            timeout: row
-                .try_get::<Option<i64>, _>("timeout_ms")?
-                .map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            lease_expiries,
+            timeout,
         },
     ))
 }
