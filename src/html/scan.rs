@@ -179,14 +179,17 @@ fn collect_loads(st: &mut State, name: &str, attrs: &[Attribute]) {
     }
     for attr in attrs {
         let attr_name: &str = &attr.name.local;
-        let value = attr.value.to_string();
+        let value: &str = &attr.value;
         match attr_name {
             "style" => {
-                let urls = style_urls
-                    .entry(value.clone())
-                    .or_insert_with(|| css_urls(&value));
-                scan.image_urls.extend(urls.iter().cloned());
-                scan.style_attributes.push(value);
+                // each distinct value's URLs found once, and the value copied only then
+                if !style_urls.contains_key(value) {
+                    style_urls.insert(value.to_owned(), css_urls(value));
+                }
+                if let Some(urls) = style_urls.get(value) {
+                    scan.image_urls.extend(urls.iter().cloned());
+                }
+                scan.style_attributes.push(value.to_owned());
             }
             "src" if matches!(name, "img" | "image" | "input") => {
                 scan.image_urls.push(value.trim().to_owned())
