@@ -452,6 +452,48 @@ pub(crate) fn str_field<'a>(value: &'a serde_json::Value, field: &str) -> Option
     value.get(field).and_then(serde_json::Value::as_str)
 }
 
+/// Messages with every field the JSON providers take, and with few, for the tests that
+/// compare a provider's written body with the `serde_json::Value` it was once built as;
+/// `header` is the second extra header of the full message.
+#[cfg(test)]
+pub(super) fn sample_emails(header: (&str, &str)) -> Vec<Email> {
+    vec![
+        Email::builder()
+            .from("zoe@example.com")
+            .to("bob@example.org")
+            .text("hello")
+            .build()
+            .unwrap(),
+        Email::builder()
+            .from("\"Zoë \\\"Z\\\" Müller\" <zoe@bücher.example>")
+            .sender("s@example.com")
+            .to("Jürgen <jurgen@example.org>")
+            .to("plain@example.org")
+            .cc("Ana <ana@example.org>")
+            .cc("\"Ben, Jr.\" <ben@example.org>")
+            .bcc("hidden@example.org")
+            .bcc("Hidden Two <hidden2@example.org>")
+            .reply_to("a@example.com")
+            .reply_to("Hilfe <help@example.com>")
+            .subject("Ваш заказ \"готов\" ✓")
+            .header("X-Campaign", "herbst\t2026")
+            .header(header.0, header.1)
+            .text("line one\r\nline two \\ \u{1}")
+            .html("<p class=\"x\">hi</p>\n")
+            .inline("logo", "logo.png", b"\x89PNG".to_vec())
+            .attach("rechnung-über.pdf", b"%PDF-1.4".to_vec())
+            .build()
+            .unwrap(),
+        Email::builder()
+            .from("Zoë <zoe@example.com>")
+            .bcc("only-bcc@example.org")
+            .reply_to("Hilfe <help@example.com>")
+            .html("<b>only html</b>")
+            .build()
+            .unwrap(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -242,8 +242,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::RenderOptions;
     use crate::message::Address;
-    use crate::{Email, RenderOptions};
 
     /// The body as it was built before it was written by hand: a `serde_json::Value`.
     fn value_body(t: &PostmarkTransport, message: &Rendered) -> Value {
@@ -305,47 +305,11 @@ mod tests {
         body
     }
 
-    /// Messages with every field Postmark takes, and with few.
-    pub(super) fn emails() -> Vec<Email> {
-        vec![
-            Email::builder()
-                .from("zoe@example.com")
-                .to("bob@example.org")
-                .text("hello")
-                .build()
-                .unwrap(),
-            Email::builder()
-                .from("\"Zoë \\\"Z\\\" Müller\" <zoe@bücher.example>")
-                .sender("s@example.com")
-                .to("Jürgen <jurgen@example.org>")
-                .to("plain@example.org")
-                .cc("Ana <ana@example.org>")
-                .cc("\"Ben, Jr.\" <ben@example.org>")
-                .bcc("hidden@example.org")
-                .bcc("Hidden Two <hidden2@example.org>")
-                .reply_to("a@example.com")
-                .reply_to("Hilfe <help@example.com>")
-                .subject("Ваш заказ \"готов\" ✓")
-                .header("X-Campaign", "herbst\t2026")
-                .header("X-Campaign", "twice")
-                .text("line one\r\nline two \\ \u{1}")
-                .html("<p class=\"x\">hi</p>\n")
-                .inline("logo", "logo.png", b"\x89PNG".to_vec())
-                .attach("rechnung-über.pdf", b"%PDF-1.4".to_vec())
-                .build()
-                .unwrap(),
-            Email::builder()
-                .from("Zoë <zoe@example.com>")
-                .bcc("only-bcc@example.org")
-                .reply_to("Hilfe <help@example.com>")
-                .html("<b>only html</b>")
-                .build()
-                .unwrap(),
-        ]
-    }
-
     /// The body is written by hand: it must be the very bytes the `serde_json::Value` it
     /// was once built as writes, with and without a message stream.
+    /// The second extra header of [`super::json::sample_emails`]'s full message.
+    const HEADER: (&str, &str) = ("X-Campaign", "twice");
+
     #[test]
     fn bodies_are_the_bytes_the_serde_json_value_wrote() {
         for query in ["", "?message_stream=outbound"] {
@@ -353,7 +317,7 @@ mod tests {
                 "postmark://token@api.postmarkapp.com{query}"
             ))
             .unwrap();
-            for email in emails() {
+            for email in super::json::sample_emails(HEADER) {
                 let rendered = email.prepare(&RenderOptions::deterministic()).unwrap();
                 let body = String::from_utf8(t.body(&rendered).unwrap()).unwrap();
                 assert_eq!(body, value_body(&t, &rendered).to_string());
@@ -368,7 +332,7 @@ mod tests {
     #[test]
     fn a_batch_array_holds_the_built_bodies_only() {
         let t = PostmarkTransport::from_url("postmark://token@api.postmarkapp.com").unwrap();
-        let good: Vec<Rendered> = emails()
+        let good: Vec<Rendered> = super::json::sample_emails(HEADER)
             .iter()
             .map(|e| e.prepare(&RenderOptions::deterministic()).unwrap())
             .collect();

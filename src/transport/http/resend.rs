@@ -272,8 +272,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::RenderOptions;
     use crate::message::Address;
-    use crate::{Email, RenderOptions};
 
     /// The body as it was built before it was written by hand: a `serde_json::Value`.
     fn value_body(message: &Rendered) -> Value {
@@ -333,50 +333,14 @@ mod tests {
         body
     }
 
-    /// Messages with every field Resend takes, and with few.
-    fn emails() -> Vec<Email> {
-        vec![
-            Email::builder()
-                .from("zoe@example.com")
-                .to("bob@example.org")
-                .text("hello")
-                .build()
-                .unwrap(),
-            Email::builder()
-                .from("\"Zoë \\\"Z\\\" Müller\" <zoe@bücher.example>")
-                .sender("s@example.com")
-                .to("Jürgen <jurgen@example.org>")
-                .to("plain@example.org")
-                .cc("Ana <ana@example.org>")
-                .cc("\"Ben, Jr.\" <ben@example.org>")
-                .bcc("hidden@example.org")
-                .bcc("Hidden Two <hidden2@example.org>")
-                .reply_to("a@example.com")
-                .reply_to("Hilfe <help@example.com>")
-                .subject("Ваш заказ \"готов\" ✓")
-                .header("X-Campaign", "herbst\t2026")
-                .header("List-Unsubscribe", "<mailto:u@example.com>")
-                .text("line one\r\nline two \\ \u{1}")
-                .html("<p class=\"x\">hi</p>\n")
-                .inline("logo", "logo.png", b"\x89PNG".to_vec())
-                .attach("rechnung-über.pdf", b"%PDF-1.4".to_vec())
-                .build()
-                .unwrap(),
-            Email::builder()
-                .from("Zoë <zoe@example.com>")
-                .bcc("only-bcc@example.org")
-                .reply_to("Hilfe <help@example.com>")
-                .html("<b>only html</b>")
-                .build()
-                .unwrap(),
-        ]
-    }
-
     /// The body is written by hand: it must be the very bytes the `serde_json::Value` it
     /// was once built as writes.
+    /// The second extra header of [`super::json::sample_emails`]'s full message.
+    const HEADER: (&str, &str) = ("List-Unsubscribe", "<mailto:u@example.com>");
+
     #[test]
     fn bodies_are_the_bytes_the_serde_json_value_wrote() {
-        for email in emails() {
+        for email in super::json::sample_emails(HEADER) {
             let rendered = email.prepare(&RenderOptions::deterministic()).unwrap();
             let body = String::from_utf8(ResendTransport::body(&rendered).unwrap()).unwrap();
             assert_eq!(body, value_body(&rendered).to_string());
@@ -390,11 +354,11 @@ mod tests {
     /// leaves no trace in it.
     #[test]
     fn a_batch_array_holds_the_built_bodies_only() {
-        let good: Vec<Rendered> = emails()
+        let good: Vec<Rendered> = super::json::sample_emails(HEADER)
             .iter()
             .map(|e| e.prepare(&RenderOptions::deterministic()).unwrap())
             .collect();
-        let twice = emails()[0]
+        let twice = super::json::sample_emails(HEADER)[0]
             .to_builder()
             .header("X-Tag", "a")
             .header("x-tag", "b")
