@@ -111,6 +111,15 @@ pub(crate) struct Part<'a> {
     pub(crate) content_id: Option<&'a str>,
 }
 
+/// The bytes to reserve for a JSON body carrying `email`'s text and HTML and `parts`:
+/// their length, an eighth more for escapes, and room for the field names.
+pub(crate) fn body_capacity(email: &Email, parts: &[Part<'_>]) -> usize {
+    let size = email.text().map_or(0, str::len)
+        + email.html().map_or(0, str::len)
+        + parts.iter().map(|p| p.base64.len()).sum::<usize>();
+    size + size / 8 + 512
+}
+
 /// The message's attachments and inline parts, in order. An attached message
 /// (`message/rfc822`) is an error naming it: a JSON API takes files, not messages.
 pub(crate) fn parts<'a>(provider: &str, email: &'a Email) -> Result<Vec<Part<'a>>> {

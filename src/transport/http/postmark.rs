@@ -75,11 +75,7 @@ impl PostmarkTransport {
         let parts = json::parts("postmark", email)?;
         let headers = json::headers(message);
         let (text, html) = (email.text(), email.html());
-        let size = text.map_or(0, str::len)
-            + html.map_or(0, str::len)
-            + parts.iter().map(|p| p.base64.len()).sum::<usize>();
-        // Escapes make the JSON a little longer than its text, the field names too.
-        out.reserve(size + size / 8 + 512);
+        out.reserve(json::body_capacity(email, &parts));
         // The members in the order of their names, as the `serde_json::Value` this body
         // was once built as wrote them: the bytes sent are the same.
         let mut body = json::Object::start(out);
