@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/postgres/0001_tasks.sql"),
     include_str!("../../../../migrations/postgres/0002_lease_expiries.sql"),
     include_str!("../../../../migrations/postgres/0003_operations.sql"),
+    include_str!("../../../../migrations/postgres/0004_lean_indexes.sql"),
 ];
 
 /// One schema, inside the migrating transaction that holds its advisory lock.
