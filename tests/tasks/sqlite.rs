@@ -49,8 +49,8 @@ async fn open_leaves_the_file_in_wal_mode() {
         .unwrap();
     assert_eq!(version, SqliteBackend::latest_schema_version());
     assert_eq!(
-        version, 4,
-        "schema 4 leaves RUNNING tasks out of the status index"
+        version, 5,
+        "schema 5 keys the leases index on the lease expiry and the queue"
     );
 }
 

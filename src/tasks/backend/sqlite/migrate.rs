@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0002_lease_expiries.sql"),
     include_str!("../../../../migrations/sqlite/0003_operations.sql"),
     include_str!("../../../../migrations/sqlite/0004_lean_indexes.sql"),
+    include_str!("../../../../migrations/sqlite/0005_running_by_queue.sql"),
 ];
 
 /// The database file, inside the migrating `BEGIN IMMEDIATE` transaction.

@@ -2,7 +2,8 @@
 //! seq)` backwards, one limited range per queue and status, merged (or the table itself in
 //! `seq` order when the filter names neither); counts go through the same index (see
 //! `operator.rs` for when they are estimates). RUNNING tasks, which the status index leaves
-//! out (schema 4), go through the leases index instead. Cancel and retry are one statement each on
+//! out (schema 4), go through the leases index instead, which holds their queues too
+//! (schema 5). Cancel and retry are one statement each on
 //! the single writer connection, inside `BEGIN IMMEDIATE`, so a claim by another worker or
 //! process happens wholly before or after them.
 
@@ -67,6 +68,14 @@ fn tasks_of(status: TaskStatus) -> String {
     }
 }
 
+/// The statement behind [`SqliteBackend::running_counts`].
+fn running_counts_sql() -> String {
+    format!(
+        "SELECT queue_name, count(*) FROM {} GROUP BY queue_name",
+        tasks_of(TaskStatus::Running)
+    )
+}
+
 /// The condition of the status index (schema 4), as statements must write it for SQLite to
 /// use the index.
 const STATUS_INDEX: &str = "status <> 'RUNNING'";
@@ -113,6 +122,14 @@ impl SqliteBackend {
                 Ok((TaskStatus::from_str(&status)?, row.try_get(1)?))
             })
             .collect()
+    }
+
+    /// Exactly how many RUNNING tasks each queue holds: one pass over the leases index,
+    /// which holds only them, with their queues (schema 5), so the rows are not read.
+    async fn running_counts(&self) -> Result<Vec<(String, i64)>, TaskError> {
+        Ok(sqlx::query_as(&running_counts_sql())
+            .fetch_all(&self.reader)
+            .await?)
     }
 
     /// Exactly how many tasks of `status` `queue` holds, or `None` beyond [`EXACT_UP_TO`].
@@ -293,7 +310,14 @@ impl QueueOperations for SqliteBackend {
 
     async fn count_tasks(&self) -> Result<TaskCounts, TaskError> {
         let mut counts = CountsBuilder::new();
-        for (status, queue) in self.status_queues(&TaskStatus::ALL).await? {
+        for (queue, n) in self.running_counts().await? {
+            counts.exact(&queue, TaskStatus::Running, u64::try_from(n).unwrap_or(0));
+        }
+        let indexed: Vec<TaskStatus> = TaskStatus::ALL
+            .into_iter()
+            .filter(|s| *s != TaskStatus::Running)
+            .collect();
+        for (status, queue) in self.status_queues(&indexed).await? {
             match self.count_up_to(status, &queue).await? {
                 Some(n) => counts.exact(&queue, status, n),
                 None => {
@@ -365,5 +389,38 @@ impl QueueOperations for SqliteBackend {
 
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>, TaskError> {
         self.load_settings().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::tasks::SqliteOptions;
+
+    /// Running tasks are counted, and their queues found, from the leases index alone
+    /// (schema 5): without the queue in it every running task's row was read.
+    #[tokio::test]
+    async fn running_tasks_are_counted_from_the_leases_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::connect_with(SqliteOptions::new(dir.path().join("t.db")))
+            .await
+            .unwrap();
+        let distinct = format!(
+            "SELECT DISTINCT queue_name FROM {}",
+            tasks_of(TaskStatus::Running)
+        );
+        for sql in [running_counts_sql(), distinct] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(&backend.reader)
+                    .await
+                    .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|r| r.3.contains("COVERING INDEX mailroom_tasks_leases")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 }
