@@ -112,6 +112,24 @@ async fn three_workers_restarted_at_random_enqueue_every_slot_once() {
         restarts += 1;
     }
     let end = Utc::now();
+    // Each pass stores the slots of the next 10 s, and each worker's first pass catches up
+    // the last 60 s, so once a worker has made a pass after `end` every slot up to `end`
+    // must be there. On a loaded machine a restarted worker may take seconds to make its
+    // first pass, and the last pass before `end` may lie more than 10 s back: let the
+    // workers (no longer killed) run until one has stored a slot beyond `end`.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
+    while slots(&db)
+        .await
+        .range(end + chrono::Duration::seconds(1)..)
+        .next()
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "no worker stored a slot beyond the end of the run within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // (Killed, not stopped: one may have been spawned a moment ago, before it handles
     // SIGTERM.)
     drop(workers);
