@@ -1,6 +1,7 @@
 -- mailroom tasks on PostgreSQL, schema version 4: one listing index that costs claims
 -- nothing and that every listing and count can use, and RUNNING tasks counted by queue
--- from the leases index alone. `{schema}` is the quoted schema name.
+-- from the leases index alone, and idempotency keys indexed only where a task has one.
+-- `{schema}` is the quoted schema name.
 --
 -- Schema 3 indexed listings on `(status, queue_name, seq) WHERE status <> 'READY'` plus
 -- `(seq) WHERE status = 'READY'`. Two faults: a claimed task entered the status index (as
@@ -32,3 +33,12 @@ DROP INDEX IF EXISTS {schema}.mailroom_tasks_leases;
 CREATE INDEX mailroom_tasks_leases
     ON {schema}.mailroom_tasks (lease_expires_at) INCLUDE (queue_name)
     WHERE status = 'RUNNING';
+
+-- The idempotency keys: schema 1's `UNIQUE` constraint indexed every task, keyless ones
+-- under NULL, and since no change of status can be a HOT update, each claim and each
+-- completion of every task added an entry to it. Only tasks with a key are indexed now
+-- (enqueue's `ON CONFLICT` names the same condition).
+CREATE UNIQUE INDEX mailroom_tasks_idempotency_key
+    ON {schema}.mailroom_tasks (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+ALTER TABLE {schema}.mailroom_tasks DROP CONSTRAINT IF EXISTS mailroom_tasks_idempotency_key_key;

@@ -37,7 +37,7 @@ impl Sql {
                    FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[], $11::text[], $12::int8[], $13::text[], $14::text[], $15::timestamptz[]) \
                      WITH ORDINALITY AS u(id, task_name, queue_name, priority, args, run_after, max_attempts, idempotency_key, route, timeout_ms, labels, unique_scope, unique_until, ord) \
                    ORDER BY u.ord \
-                   ON CONFLICT (idempotency_key) DO NOTHING RETURNING queue_name) \
+                   ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING queue_name) \
                  SELECT n.inserted, CASE WHEN n.inserted > 0 THEN pg_notify($10, n.queues) END::text AS notified \
                  FROM (SELECT count(*) AS inserted, string_agg(DISTINCT queue_name, ',') AS queues FROM ins) n"
             ),
