@@ -55,16 +55,30 @@ pub(crate) fn retry_statuses(selection: &RetrySelection) -> Result<Vec<TaskStatu
     }
 }
 
-/// The statuses a listing walks the status index for: the filter's, or every status when
-/// it names only a queue. `None`: walk the table in `seq` order instead.
-pub(crate) fn index_statuses(filter: &TaskFilter) -> Option<Vec<TaskStatus>> {
-    if !filter.statuses.is_empty() {
-        Some(dedup(&filter.statuses))
+/// The (status, queue) ranges a listing walks its indexes for, newest first: the filter's
+/// statuses (every status when it names only a queue), each in the filter's queue or, when
+/// it names none, in every queue holding that status (found by `queues_of`). `None`: the
+/// filter names neither, so walk the table in `seq` order instead. `Some` of nothing: no
+/// task can match.
+pub(crate) async fn listing_pairs<F, Fut>(
+    filter: &TaskFilter,
+    queues_of: F,
+) -> Result<Option<Vec<(TaskStatus, String)>>, TaskError>
+where
+    F: FnOnce(Vec<TaskStatus>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(TaskStatus, String)>, TaskError>>,
+{
+    let statuses = if !filter.statuses.is_empty() {
+        dedup(&filter.statuses)
     } else if filter.queue_name.is_some() {
-        Some(TaskStatus::ALL.to_vec())
+        TaskStatus::ALL.to_vec()
     } else {
-        None
-    }
+        return Ok(None);
+    };
+    Ok(Some(match &filter.queue_name {
+        Some(q) => statuses.iter().map(|s| (*s, q.clone())).collect(),
+        None => queues_of(statuses).await?,
+    }))
 }
 
 fn dedup(statuses: &[TaskStatus]) -> Vec<TaskStatus> {

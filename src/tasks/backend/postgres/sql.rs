@@ -229,18 +229,26 @@ pub(super) mod plan_tests {
         }
     }
 
+    /// A backend on a fresh schema (dropped by the test when it is done), and its name.
+    pub(in crate::tasks::backend::postgres) async fn fresh_backend(
+        url: &str,
+    ) -> (PostgresBackend, String) {
+        let schema = format!(
+            "mailroom_plan_{}",
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
+        let backend = PostgresBackend::connect_with(PostgresOptions::new(url).schema(&schema))
+            .await
+            .unwrap();
+        (backend, schema)
+    }
+
     #[tokio::test]
     async fn claims_walk_the_index_even_when_statistics_are_stale() {
         let Some(url) = test_url() else {
             return;
         };
-        let schema = format!(
-            "mailroom_plan_{}",
-            &Uuid::new_v4().simple().to_string()[..12]
-        );
-        let backend = PostgresBackend::connect_with(PostgresOptions::new(&url).schema(&schema))
-            .await
-            .unwrap();
+        let (backend, schema) = fresh_backend(&url).await;
         // A bulk enqueue into a table never analysed since it was empty.
         let tasks = (0..5_000)
             .map(|n| NewTask::new("noop", serde_json::json!(n)))

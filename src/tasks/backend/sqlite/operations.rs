@@ -22,7 +22,7 @@ use crate::tasks::backend::operations::{
     TaskCursor, TaskFilter, TaskPage,
 };
 use crate::tasks::backend::operator::{
-    self, CountsBuilder, EXACT_UP_TO, estimate, index_statuses, page_limit, retry_statuses,
+    self, CountsBuilder, EXACT_UP_TO, estimate, listing_pairs, page_limit, retry_statuses,
     sample_windows, unique_ids,
 };
 use crate::tasks::{TaskError, TaskId, TaskStatus};
@@ -261,11 +261,11 @@ impl QueueOperations for SqliteBackend {
         let limit = page_limit(limit)?;
         let after = after.map(|c| c.0);
         let mut qb: QueryBuilder<'_, Sqlite>;
-        if let Some(statuses) = index_statuses(filter) {
-            let pairs: Vec<(TaskStatus, String)> = match &filter.queue_name {
-                Some(q) => statuses.iter().map(|s| (*s, q.clone())).collect(),
-                None => self.status_queues(&statuses).await?,
-            };
+        let pairs = listing_pairs(filter, |statuses| async move {
+            self.status_queues(&statuses).await
+        })
+        .await?;
+        if let Some(pairs) = pairs {
             if pairs.is_empty() {
                 return Ok(TaskPage {
                     tasks: Vec::new(),
