@@ -24,6 +24,7 @@
 # bound of 10 % on the medians of 12 or more rounds. It prints every round and the medians
 # of each side and of the per-round ratios (after / before).
 set -euo pipefail
+shopt -s inherit_errexit # a failing step inside `$(drain …)` stops the script too
 backend="$1"
 rounds="$2"
 before="$3"
@@ -65,6 +66,9 @@ drain() {
     postgres)
       schema="noop_cmp_$RANDOM$RANDOM"
       queue="$url?schema=$schema"
+      # Dropped however this subshell ends, a failed run included.
+      # (Expanded now: the function's locals are gone when the trap runs.)
+      trap "PGOPTIONS=--client-min-messages=warning psql $(printf %q "$url") -qAtc 'DROP SCHEMA IF EXISTS $schema CASCADE'" EXIT
       concurrency=32
       ;;
     *) echo "unknown backend $backend (sqlite or postgres)" >&2; exit 64 ;;
@@ -78,9 +82,6 @@ drain() {
   t1=$(date +%s.%N)
   sleep 0.3 # the worker's backends exit after it does; the postmaster reaps them
   s1=$(server_cpu)
-  if [ -n "$schema" ]; then
-    PGOPTIONS="--client-min-messages=warning" psql "$url" -qAtc "DROP SCHEMA $schema CASCADE"
-  fi
   echo "$n / ($t1 - $t0)" | bc -l
   echo "($worker_cpu + $s1 - $s0) * 1000000 / $n" | bc -l
 }
