@@ -174,6 +174,88 @@ async fn schema_is_chosen_migrated_once_and_versioned() {
     schemas.drop_all().await;
 }
 
+/// A queue made by an older mailroom, at schema 3 with keyed, keyless, ready and running
+/// tasks, opens at the latest schema with every task kept: keys still unique (an enqueue
+/// under one finds its task), every task listed and counted through the new indexes.
+#[tokio::test]
+async fn a_schema_3_queue_opens_at_the_latest_schema_with_every_task_and_key_kept() {
+    use mailroom::tasks::{QueueOperations, TaskFilter};
+    let Some(url) = pg_url().await else { return };
+    let schemas = Schemas::new(&url);
+    let schema = schemas.fresh();
+    let quoted = format!("\"{schema}\"");
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut setup = format!(
+        "CREATE SCHEMA {quoted}; CREATE TABLE {quoted}.mailroom_schema_version \
+         (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
+    );
+    for sql in [
+        include_str!("../../migrations/postgres/0001_tasks.sql"),
+        include_str!("../../migrations/postgres/0002_lease_expiries.sql"),
+        include_str!("../../migrations/postgres/0003_operations.sql"),
+    ] {
+        setup.push_str(&sql.replace("{schema}", &quoted));
+        setup.push('\n');
+    }
+    setup.push_str(&format!(
+        "INSERT INTO {quoted}.mailroom_schema_version (version) VALUES (1), (2), (3); \
+         INSERT INTO {quoted}.mailroom_tasks (id, task_name, queue_name, priority, args, status, \
+           enqueued_at, run_after, max_attempts, idempotency_key, worker_id, lease_expires_at) VALUES \
+         (gen_random_uuid(), 't', 'default', 0, '1', 'READY', now(), now(), 3, 'k1', NULL, NULL), \
+         (gen_random_uuid(), 't', 'default', 0, '2', 'READY', now(), now(), 3, NULL, NULL, NULL), \
+         (gen_random_uuid(), 't', 'default', 0, '3', 'RUNNING', now(), now(), 3, NULL, 'w', now() + interval '1 hour');"
+    ));
+    sqlx::raw_sql(&setup).execute(&mut conn).await.unwrap();
+    let keyed: uuid::Uuid = sqlx::query_scalar(&format!(
+        "SELECT id FROM {quoted}.mailroom_tasks WHERE idempotency_key = 'k1'"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+
+    let b = PostgresBackend::connect_with(PostgresOptions::new(&url).schema(&schema))
+        .await
+        .unwrap();
+    let versions: Vec<i32> = sqlx::query_scalar(&format!(
+        "SELECT version FROM {quoted}.mailroom_schema_version ORDER BY version"
+    ))
+    .fetch_all(b.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        versions,
+        (1..=PostgresBackend::latest_schema_version()).collect::<Vec<_>>()
+    );
+    // The key still names its task; keyless tasks can still be added.
+    let again = b
+        .enqueue(NewTask::new("t", serde_json::json!(1)).idempotency_key("k1"))
+        .await
+        .unwrap();
+    assert_eq!(again.0, keyed);
+    b.enqueue(NewTask::new("t", serde_json::json!(4)))
+        .await
+        .unwrap();
+    let counts = b.count_tasks().await.unwrap();
+    let default = &counts.counts["default"];
+    assert_eq!(default.get(&TaskStatus::Ready), Some(&3), "{counts:?}");
+    assert_eq!(default.get(&TaskStatus::Running), Some(&1), "{counts:?}");
+    let running = b
+        .list_tasks(
+            &TaskFilter {
+                statuses: vec![TaskStatus::Running],
+                ..TaskFilter::default()
+            },
+            50,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(running.tasks.len(), 1);
+    conn.close().await.ok();
+    drop(b);
+    schemas.drop_all().await;
+}
+
 #[tokio::test]
 async fn enqueue_joins_the_callers_transaction() {
     let Some(url) = pg_url().await else { return };
