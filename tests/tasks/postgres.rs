@@ -102,6 +102,20 @@ impl Schemas {
     }
 }
 
+/// Asserts that `schema` records every migration this mailroom knows, each once, in order.
+async fn assert_every_version_applied(b: &PostgresBackend, schema: &str) {
+    let versions: Vec<i32> = sqlx::query_scalar(&format!(
+        "SELECT version FROM \"{schema}\".mailroom_schema_version ORDER BY version"
+    ))
+    .fetch_all(b.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        versions,
+        (1..=PostgresBackend::latest_schema_version()).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_backend_conforms() {
     let Some(url) = pg_url().await else { return };
@@ -132,16 +146,7 @@ async fn schema_is_chosen_migrated_once_and_versioned() {
     let b = &backends[0];
     assert_eq!(b.schema(), schema);
     assert_eq!(b.queues(), ["default", "mail"]);
-    let versions: Vec<i32> = sqlx::query_scalar(&format!(
-        "SELECT version FROM \"{schema}\".mailroom_schema_version ORDER BY version"
-    ))
-    .fetch_all(b.pool())
-    .await
-    .unwrap();
-    assert_eq!(
-        versions,
-        (1..=PostgresBackend::latest_schema_version()).collect::<Vec<_>>()
-    );
+    assert_every_version_applied(b, &schema).await;
     let id = b
         .enqueue(NewTask::new("t", serde_json::json!(1)).queue("mail"))
         .await
@@ -216,16 +221,7 @@ async fn a_schema_3_queue_opens_at_the_latest_schema_with_every_task_and_key_kep
     let b = PostgresBackend::connect_with(PostgresOptions::new(&url).schema(&schema))
         .await
         .unwrap();
-    let versions: Vec<i32> = sqlx::query_scalar(&format!(
-        "SELECT version FROM {quoted}.mailroom_schema_version ORDER BY version"
-    ))
-    .fetch_all(b.pool())
-    .await
-    .unwrap();
-    assert_eq!(
-        versions,
-        (1..=PostgresBackend::latest_schema_version()).collect::<Vec<_>>()
-    );
+    assert_every_version_applied(&b, &schema).await;
     // The key still names its task; keyless tasks can still be added.
     let again = b
         .enqueue(NewTask::new("t", serde_json::json!(1)).idempotency_key("k1"))
