@@ -19,6 +19,15 @@ use crate::tasks::{TaskError, TaskId, TaskStatus};
 
 /// Queue × status populations up to this size are counted exactly; larger ones estimated.
 pub(crate) const EXACT_UP_TO: u64 = 10_000;
+
+/// The statuses both backends' status index holds: every one but RUNNING, whose tasks
+/// (at most what the workers hold) are listed and counted through the leases index.
+pub(crate) const INDEXED_STATUSES: [TaskStatus; 4] = [
+    TaskStatus::Ready,
+    TaskStatus::Successful,
+    TaskStatus::Failed,
+    TaskStatus::Cancelled,
+];
 /// How many windows of the status index an estimate counts.
 pub(crate) const SAMPLE_WINDOWS: i64 = 32;
 /// How many sequence numbers one window spans.

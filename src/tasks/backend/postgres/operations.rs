@@ -5,7 +5,8 @@
 //! they are found through the leases index, which holds exactly them (at most what the
 //! workers have claimed), and counted exactly. Every statement names its statuses as SQL
 //! literals, never as parameters: the planner uses a partial index only for a statement
-//! whose conditions it can prove imply the index's, and `status = $1` proves nothing. Cancel and retry lock their rows in `seq`
+//! whose conditions it can prove imply the index's, and `status = $1` proves nothing.
+//! Cancel and retry lock their rows in `seq`
 //! order (as heartbeats and completions do, so they cannot deadlock with a worker) and
 //! re-check each row's status once its lock is theirs: a task a worker claimed meanwhile
 //! is `RUNNING` by then, and gets a cancel request instead of being lost.
@@ -25,8 +26,8 @@ use crate::tasks::backend::operations::{
     TaskCursor, TaskFilter, TaskPage,
 };
 use crate::tasks::backend::operator::{
-    self, CountsBuilder, EXACT_UP_TO, estimate, listing_pairs, page_limit, retry_statuses,
-    sample_windows, unique_ids,
+    self, CountsBuilder, EXACT_UP_TO, INDEXED_STATUSES, estimate, listing_pairs, page_limit,
+    retry_statuses, sample_windows, unique_ids,
 };
 use crate::tasks::{TaskError, TaskId, TaskStatus};
 
@@ -344,11 +345,7 @@ impl QueueOperations for PostgresBackend {
         for (queue, n) in self.running_counts().await? {
             counts.exact(&queue, TaskStatus::Running, u64::try_from(n).unwrap_or(0));
         }
-        let indexed: Vec<TaskStatus> = TaskStatus::ALL
-            .into_iter()
-            .filter(|s| *s != TaskStatus::Running)
-            .collect();
-        let pairs = self.status_queues(&indexed).await?;
+        let pairs = self.status_queues(&INDEXED_STATUSES).await?;
         let exact = self.counts_up_to(&pairs).await?;
         for ((status, queue), n) in pairs.iter().zip(exact) {
             match n {
@@ -501,8 +498,8 @@ mod plan_tests {
         let t = backend.tasks_table();
         let mut conn = PgConnection::connect(&url).await.unwrap();
         // 20,000 tasks in two queues and every status, vacuumed and analysed (as autovacuum
-        // would have done), so that the planner
-        // chooses among the indexes as it would on a queue in use.
+        // would have done), so that the planner chooses among the indexes as it would on a
+        // queue in use.
         sqlx::query(&format!(
             "INSERT INTO {t} (id, task_name, queue_name, priority, args, status, enqueued_at, \
                run_after, max_attempts, finished_at, worker_id, lease_expires_at) \
@@ -536,16 +533,14 @@ mod plan_tests {
         // The bounds and the windows of an estimate are `seq` ranges, which the primary
         // key serves as well.
         let partial_or_key = [&PARTIAL[..], &["mailroom_tasks_pkey"]].concat();
-        let indexed: Vec<TaskStatus> = TaskStatus::ALL
-            .into_iter()
-            .filter(|s| *s != TaskStatus::Running)
-            .collect();
 
-        let plan: serde_json::Value =
-            sqlx::query_scalar(&format!("{explain}{}", status_queues_sql(&t, &indexed)))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
+        let plan: serde_json::Value = sqlx::query_scalar(&format!(
+            "{explain}{}",
+            status_queues_sql(&t, &INDEXED_STATUSES)
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
         assert_reads("finding the queues", &nodes(&plan), &PARTIAL);
         let plan: serde_json::Value = sqlx::query_scalar(&format!(
             "{explain}{}",
@@ -562,8 +557,10 @@ mod plan_tests {
                 .unwrap();
         assert_reads("counting running tasks", &nodes(&plan), &leases);
 
-        let pairs: Vec<(TaskStatus, String)> =
-            indexed.iter().map(|s| (*s, "default".to_owned())).collect();
+        let pairs: Vec<(TaskStatus, String)> = INDEXED_STATUSES
+            .iter()
+            .map(|s| (*s, "default".to_owned()))
+            .collect();
         let plan: serde_json::Value = counts_query(explain, &t, &pairs)
             .unwrap()
             .build_query_scalar()

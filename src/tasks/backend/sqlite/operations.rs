@@ -3,9 +3,9 @@
 //! `seq` order when the filter names neither); counts go through the same index (see
 //! `operator.rs` for when they are estimates). RUNNING tasks, which the status index leaves
 //! out (schema 4), go through the leases index instead, which holds their queues too
-//! (schema 5). Cancel and retry are one statement each on
-//! the single writer connection, inside `BEGIN IMMEDIATE`, so a claim by another worker or
-//! process happens wholly before or after them.
+//! (schema 5). Cancel and retry are one statement each on the single writer connection,
+//! inside `BEGIN IMMEDIATE`, so a claim by another worker or process happens wholly before
+//! or after them.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -22,8 +22,8 @@ use crate::tasks::backend::operations::{
     TaskCursor, TaskFilter, TaskPage,
 };
 use crate::tasks::backend::operator::{
-    self, CountsBuilder, EXACT_UP_TO, estimate, listing_pairs, page_limit, retry_statuses,
-    sample_windows, unique_ids,
+    self, CountsBuilder, EXACT_UP_TO, INDEXED_STATUSES, estimate, listing_pairs, page_limit,
+    retry_statuses, sample_windows, unique_ids,
 };
 use crate::tasks::{TaskError, TaskId, TaskStatus};
 
@@ -313,11 +313,7 @@ impl QueueOperations for SqliteBackend {
         for (queue, n) in self.running_counts().await? {
             counts.exact(&queue, TaskStatus::Running, u64::try_from(n).unwrap_or(0));
         }
-        let indexed: Vec<TaskStatus> = TaskStatus::ALL
-            .into_iter()
-            .filter(|s| *s != TaskStatus::Running)
-            .collect();
-        for (status, queue) in self.status_queues(&indexed).await? {
+        for (status, queue) in self.status_queues(&INDEXED_STATUSES).await? {
             match self.count_up_to(status, &queue).await? {
                 Some(n) => counts.exact(&queue, status, n),
                 None => {
