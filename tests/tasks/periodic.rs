@@ -72,6 +72,18 @@ fn assert_every_slot_once(
     assert!(missing.is_empty(), "slots never enqueued: {missing:?}");
 }
 
+/// Waits until a slot at or after `from` is stored; fails after `give_up_secs` seconds.
+async fn wait_for_a_slot_from(db: &Path, from: DateTime<Utc>, give_up_secs: u64) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(give_up_secs);
+    while slots(db).await.range(from..).next().is_none() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "no slot at or after {from} was stored within {give_up_secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Worker processes, killed when dropped.
 struct Workers(Vec<Child>);
 
@@ -117,19 +129,7 @@ async fn three_workers_restarted_at_random_enqueue_every_slot_once() {
     // must be there. On a loaded machine a restarted worker may take seconds to make its
     // first pass, and the last pass before `end` may lie more than 10 s back: let the
     // workers (no longer killed) run until one has stored a slot beyond `end`.
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
-    while slots(&db)
-        .await
-        .range(end + chrono::Duration::seconds(1)..)
-        .next()
-        .is_none()
-    {
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "no worker stored a slot beyond the end of the run within 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_a_slot_from(&db, end + chrono::Duration::seconds(1), 120).await;
     // (Killed, not stopped: one may have been spawned a moment ago, before it handles
     // SIGTERM.)
     drop(workers);
@@ -190,11 +190,7 @@ async fn starting_workers_catch_up_the_recent_past_once() {
     }
     // The first pass stores the last 5 s and the next few (slots go in ahead of time).
     let want = start + chrono::Duration::seconds(5);
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
-    while slots(&db).await.range(want..).next().is_none() {
-        assert!(tokio::time::Instant::now() < give_up, "no slot 5 s ahead");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_slot_from(&db, want, 60).await;
     stop.send(true).unwrap();
     for r in runs {
         r.await.unwrap();
