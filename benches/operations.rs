@@ -3,7 +3,9 @@
 //! `default`, one third in `other`), filled by one bulk `INSERT … SELECT`. Timed: the first
 //! page of 50 with no filter, with a status filter, with a status and a queue; the page of
 //! 50 after a cursor 900,000 tasks deep; and `count_tasks`. The bar is ≤ 50 ms for
-//! each. Also prints how far each estimated count is from the true one.
+//! each. Also prints how far each estimated count is from the true one. Beside them, a
+//! pruner pass that finds nothing to delete (`prune_nothing_due`: every finished task is
+//! younger than the cut-off), the pass a worker makes every five minutes.
 //!
 //! PostgreSQL comes from `MAILROOM_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`), in a fresh schema dropped afterwards; the
@@ -23,7 +25,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mailroom::tasks::{
     PostgresBackend, PostgresOptions, QueueOperations, SqliteBackend, SqliteOptions, TaskCursor,
-    TaskFilter, TaskStatus,
+    TaskFilter, TaskStatus, WorkerBackend,
 };
 use sqlx::Connection;
 
@@ -101,7 +103,12 @@ fn truth(queue: &str, status: TaskStatus) -> u64 {
         .count() as u64
 }
 
-fn run(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, ops: Arc<dyn QueueOperations>) {
+fn run<B: QueueOperations + WorkerBackend>(
+    c: &mut Criterion,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    ops: Arc<B>,
+) {
     let counts = rt.block_on(ops.count_tasks()).unwrap();
     for (queue, by_status) in &counts.counts {
         for (status, n) in by_status {
@@ -154,6 +161,16 @@ fn run(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, ops: Arc<dyn
     group.bench_function("count_tasks", |b| {
         b.to_async(rt)
             .iter(|| async { ops.count_tasks().await.unwrap() });
+    });
+    // Before every finish time on both backends: nothing is deleted, so every sample
+    // times the same pass over the same table.
+    let cut_off = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    group.bench_function("prune_nothing_due", |b| {
+        b.to_async(rt).iter(|| async {
+            assert_eq!(ops.prune(cut_off).await.unwrap(), 0);
+        });
     });
     group.finish();
 }

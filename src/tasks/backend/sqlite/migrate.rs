@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0003_operations.sql"),
     include_str!("../../../../migrations/sqlite/0004_lean_indexes.sql"),
     include_str!("../../../../migrations/sqlite/0005_running_by_queue.sql"),
+    include_str!("../../../../migrations/sqlite/0006_prune_through_status.sql"),
 ];
 
 /// The database file, inside the migrating `BEGIN IMMEDIATE` transaction.

@@ -43,6 +43,9 @@ use rows::{args_json, error_json, micros, result_from_row, return_json};
 /// Successes per bulk `UPDATE ... FROM (VALUES ...)` (5 parameters each).
 const FINISH_CHUNK: usize = 500;
 
+/// Tasks per delete of the pruner, so that the write lock is never held for long.
+const PRUNE_SLICE: usize = 5000;
+
 /// The embedded SQLite task backend.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
@@ -330,20 +333,7 @@ impl WorkerBackend for SqliteBackend {
     }
 
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, TaskError> {
-        let mut total = 0;
-        loop {
-            // In slices, so the write lock is never held for long.
-            let done = sqlx::query(
-                "DELETE FROM mailroom_tasks WHERE seq IN (SELECT seq FROM mailroom_tasks \
-                 WHERE status IN ('SUCCESSFUL', 'FAILED', 'CANCELLED') AND finished_at < ? LIMIT 5000)",
-            )
-            .bind(micros(finished_before))
-            .execute(&self.writer)
-            .await?;
-            total += done.rows_affected();
-            if done.rows_affected() < 5000 {
-                return Ok(total);
-            }
-        }
+        self.prune_finished(micros(finished_before), PRUNE_SLICE)
+            .await
     }
 }

@@ -76,6 +76,17 @@ fn running_counts_sql() -> String {
     )
 }
 
+/// One slice of [`SqliteBackend::prune_finished`]: the `seq` of the tasks of `status` (a
+/// finished one) in queue `?1` after `seq` `?2` that finished before `?3`, at most `?4`,
+/// read from the status index alone (schema 6 keys it on `finished_at` last).
+fn prune_slice_sql(status: TaskStatus) -> String {
+    format!(
+        "SELECT seq FROM {} AND queue_name = ?1 AND seq > ?2 AND finished_at < ?3 \
+         ORDER BY seq LIMIT ?4",
+        tasks_of(status)
+    )
+}
+
 /// The condition of the status index (schema 4), as statements must write it for SQLite to
 /// use the index.
 const STATUS_INDEX: &str = "status <> 'RUNNING'";
@@ -176,6 +187,56 @@ impl SqliteBackend {
         }
         let sampled: i64 = qb.build_query_scalar().fetch_one(&self.reader).await?;
         Ok(estimate(lo, hi, u64::try_from(sampled).unwrap_or(0)))
+    }
+
+    /// Deletes the finished tasks that finished before `before` (microseconds), `slice` at
+    /// a time, and returns how many. Schema 6 keeps no index of finished tasks by finish
+    /// time: the pruner walks the status index instead, one `(status, queue)` range of a
+    /// finished status at a time in `seq` order, reading each finish time from the index
+    /// alone ([`prune_slice_sql`]). The walk reads on a reader connection, so the write lock
+    /// is held only to delete the slice it found, by `seq`; the delete checks the finish
+    /// time again, so a task retried since is kept. Every task the walk passes over (one
+    /// that finished after `before`) is read once per call, never once per slice.
+    pub(super) async fn prune_finished(&self, before: i64, slice: usize) -> Result<u64, TaskError> {
+        let finished: Vec<TaskStatus> = TaskStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .collect();
+        let limit = i64::try_from(slice).unwrap_or(i64::MAX);
+        let mut total = 0;
+        for (status, queue) in self.status_queues(&finished).await? {
+            let sql = prune_slice_sql(status);
+            let mut after = i64::MIN;
+            loop {
+                let seqs: Vec<i64> = sqlx::query_scalar(&sql)
+                    .bind(queue.as_str())
+                    .bind(after)
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await?;
+                let Some(&last) = seqs.last() else { break };
+                after = last;
+                let list = seqs
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let done = sqlx::query(
+                    "DELETE FROM mailroom_tasks WHERE seq IN (SELECT value FROM json_each(?1)) \
+                     AND finished_at < ?2",
+                )
+                .bind(format!("[{list}]"))
+                .bind(before)
+                .execute(&self.writer)
+                .await?;
+                total += done.rows_affected();
+                if seqs.len() < slice {
+                    break;
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// One cancel statement for `ids` (all in one transaction), then the status of the
@@ -418,5 +479,150 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// Pruning reads each finished status's ranges from the status index alone (schema 6
+    /// keys it on `finished_at` last), and deletes by `seq`.
+    #[tokio::test]
+    async fn pruning_reads_the_status_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::connect_with(SqliteOptions::new(dir.path().join("t.db")))
+            .await
+            .unwrap();
+        for status in TaskStatus::ALL.into_iter().filter(|s| s.is_finished()) {
+            let sql = prune_slice_sql(status);
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .bind("default")
+                    .bind(0)
+                    .bind(0)
+                    .bind(10)
+                    .fetch_all(&backend.reader)
+                    .await
+                    .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|r| r.3.contains("COVERING INDEX mailroom_tasks_status")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|r| r.3.contains("TEMP B-TREE")),
+                "{plan:?}"
+            );
+        }
+    }
+
+    /// Every task that finished before the cut-off goes, in every finished status and
+    /// queue, across slices and past tasks that finished later (which stay), and nothing
+    /// else does: not a ready, a running or a retried task.
+    #[tokio::test]
+    async fn pruning_in_slices_deletes_exactly_the_tasks_finished_before_the_cut_off() {
+        use crate::tasks::backend::{ClaimRequest, Outcome, OutcomeKind, TaskBackend};
+        use crate::tasks::{AttemptError, NewTask, WorkerBackend};
+        use std::time::Duration;
+
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBackend::connect_with(
+            SqliteOptions::new(dir.path().join("t.db")).queues(["a", "b", "default"]),
+        )
+        .await
+        .unwrap();
+        let now = Utc::now();
+        let cut_off = now + chrono::Duration::minutes(30);
+        let (old, new) = (
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::hours(1),
+        );
+        let mut gone = Vec::new();
+        let mut kept = Vec::new();
+        let mut failed_old = None;
+        for queue in ["a", "b"] {
+            let tasks = (0..13)
+                .map(|i| NewTask::new("t", serde_json::json!(i)).queue(queue))
+                .collect();
+            let ids = b.enqueue_many(tasks).await.unwrap();
+            let claimed = b
+                .claim(&ClaimRequest {
+                    worker_id: "w".into(),
+                    queues: vec![queue.to_owned()],
+                    limit: 12,
+                    lease: Duration::from_secs(3600),
+                    now: Utc::now(),
+                    isolated: false,
+                    task_names: None,
+                    routes: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 12);
+            let error = |at| AttemptError {
+                attempt: 1,
+                kind: "k".into(),
+                message: "m".into(),
+                worker_id: None,
+                at,
+            };
+            let mut outcomes = Vec::new();
+            for (i, c) in claimed.iter().enumerate() {
+                // Old and new alternate in `seq` order, so each slice passes over new ones.
+                let at = if i % 2 == 0 { old } else { new };
+                let kind = if i < 8 {
+                    OutcomeKind::Succeeded {
+                        return_value: serde_json::json!(null),
+                    }
+                } else {
+                    OutcomeKind::Failed {
+                        error: error(at),
+                        args: None,
+                    }
+                };
+                outcomes.push(Outcome {
+                    lease: c.lease.clone(),
+                    at,
+                    kind,
+                });
+                if i == 11 {
+                    kept.push(c.lease.id); // left RUNNING
+                    outcomes.pop();
+                } else if at == old {
+                    if i >= 8 {
+                        failed_old.get_or_insert(c.lease.id);
+                    }
+                    gone.push(c.lease.id);
+                } else {
+                    kept.push(c.lease.id);
+                }
+            }
+            assert!(b.finish(&outcomes).await.unwrap().iter().all(|a| *a));
+            // The one task not claimed is cancelled now: before the cut-off.
+            let unclaimed = ids[12];
+            b.cancel(&[unclaimed]).await.unwrap();
+            gone.push(unclaimed);
+        }
+        // A task that failed long ago, retried since: READY again, so it stays.
+        let failed_old = failed_old.unwrap();
+        b.retry(&RetrySelection::Ids(vec![failed_old]))
+            .await
+            .unwrap();
+        gone.retain(|id| *id != failed_old);
+        kept.push(failed_old);
+        let ready = b
+            .enqueue(NewTask::new("t", serde_json::json!("r")))
+            .await
+            .unwrap();
+        kept.push(ready);
+
+        let pruned = b.prune_finished(micros(cut_off), 2).await.unwrap();
+        assert_eq!(pruned, gone.len() as u64);
+        for id in &gone {
+            assert!(
+                matches!(b.get_result(*id).await, Err(TaskError::NotFound { .. })),
+                "{id} finished before the cut-off and was kept"
+            );
+        }
+        for id in &kept {
+            b.get_result(*id).await.unwrap();
+        }
+        assert_eq!(b.prune_finished(micros(cut_off), 2).await.unwrap(), 0);
     }
 }
