@@ -3,9 +3,10 @@
 //! `seq` order when the filter names neither); counts go through the same index (see
 //! `operator.rs` for when they are estimates). RUNNING tasks, which the status index leaves
 //! out (schema 4), go through the leases index instead, which holds their queues too
-//! (schema 5). Cancel and retry are one statement each on the single writer connection,
-//! inside `BEGIN IMMEDIATE`, so a claim by another worker or process happens wholly before
-//! or after them.
+//! (schema 5). The pruner walks the status index too, reading finish times from its last
+//! column (schema 6). Cancel and retry are one statement each on the single writer
+//! connection, inside `BEGIN IMMEDIATE`, so a claim by another worker or process happens
+//! wholly before or after them.
 
 use std::collections::HashMap;
 use std::str::FromStr;
