@@ -88,16 +88,39 @@ async fn inbox(page: Page, State(state): State<Shared>, Query(q): Query<Search>)
 
 #[derive(Serialize)]
 struct ApiMessages<'a> {
+    /// How many messages match the search, on every page.
+    total: usize,
+    /// How many matching messages, newest first, come before this page.
+    start: usize,
     messages: Vec<&'a super::inbox::Summary>,
 }
 
-async fn api_messages(State(state): State<Shared>, Query(q): Query<Search>) -> Response {
+/// The query of `/api/messages`: the inbox's search, and a window of its matches as
+/// Mailpit's API has it (`start` matches skipped, then at most `limit`; no `limit`: all).
+#[derive(Debug, Default, Deserialize)]
+struct ApiSearch {
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    start: usize,
+    limit: Option<usize>,
+}
+
+async fn api_messages(State(state): State<Shared>, Query(q): Query<ApiSearch>) -> Response {
     let found = match &state.inbox {
         Some(inbox) => inbox.list(&q.to.to_lowercase(), &q.subject.to_lowercase()),
         None => Vec::new(),
     };
+    let window = found
+        .iter()
+        .skip(q.start)
+        .take(q.limit.unwrap_or(usize::MAX));
     Json(ApiMessages {
-        messages: found.iter().map(|s| &**s).collect(),
+        total: found.len(),
+        start: q.start,
+        messages: window.map(|s| &**s).collect(),
     })
     .into_response()
 }

@@ -30,7 +30,7 @@
 //! | `/queue/tasks/{id}` | one task: arguments, attempts, errors, result, cancel request |
 //! | `POST /queue/tasks/{id}/retry`, `…/cancel`, `POST /queue/{name}/pause`, `…/resume` | the operator's actions (CSRF token required), answered with a 303 back |
 //! | `/api/tasks` | `{"tasks": [TaskResult…], "next": CURSOR-or-null}`, as `mailroom tasks list --json` |
-//! | `/api/messages` | `{"messages": [{"id", "subject", "from", "to", "date"}…]}` |
+//! | `/api/messages` | `{"total", "start", "messages": [{"id", "subject", "from", "to", "date"}…]}`, newest first; `to`, `subject` search as the inbox does, `start` and `limit` take a window (Mailpit's names; no `limit`: every match) |
 //! | `/events` | server-sent events: `message` (a new message), `templates` (a file changed) |
 //! | `POST /csp-report` | violation reports ([`csp::report_route`]) |
 //!

@@ -90,6 +90,44 @@ async fn the_inbox_lists_newest_first_and_searches_by_recipient_and_subject() {
     assert!(messages[0]["date"].as_str().unwrap().starts_with("20"));
     let keys: Vec<&String> = messages[0].as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 5, "{keys:?}");
+    assert_eq!(json["total"], 2);
+
+    // A window of the matches, newest first, as Mailpit's `start` and `limit` give it.
+    let page = |query: &str| {
+        let url = format!("{}/api/messages?{query}", app.url);
+        async move {
+            let (status, _, json) = get(&url).await;
+            assert_eq!(status, 200, "{url}: {json}");
+            let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let subjects: Vec<String> = json["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["subject"].as_str().unwrap().to_owned())
+                .collect();
+            (
+                json["total"].as_u64().unwrap(),
+                json["start"].as_u64().unwrap(),
+                subjects,
+            )
+        }
+    };
+    assert_eq!(
+        page("limit=2").await,
+        (3, 0, vec!["Password reset".into(), "Second order".into()])
+    );
+    assert_eq!(
+        page("start=2&limit=2").await,
+        (3, 2, vec!["First order".into()])
+    );
+    assert_eq!(page("start=3").await, (3, 3, vec![]));
+    assert_eq!(
+        page("subject=order&start=1").await,
+        (2, 1, vec!["First order".into()])
+    );
+    let (status, _, body) = get(&format!("{}/api/messages?limit=ten", app.url)).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("limit"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
