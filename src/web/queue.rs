@@ -1,6 +1,6 @@
 //! The queue pages: counts per queue × status (estimates marked), each queue's pause and
-//! rate limit, the task list (filters by status, task name and queue name; keyset pages
-//! with `?after=`), one task's detail (arguments, attempts, errors, result, cancel
+//! rate limit, the task list (filters by status, task name, queue name and enqueue and
+//! finish times; keyset pages with `?after=`), one task's detail (arguments, attempts, errors, result, cancel
 //! request), and the operator's actions — retry, cancel, pause, resume — as POST forms
 //! (the CSRF token checked before any handler runs) answered with a 303 back. All of it
 //! goes through [`QueueOperations`], as `mailroom tasks …` and `mailroom queue …` do.
@@ -17,7 +17,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use http::StatusCode;
 use minijinja::context;
 use minijinja::value::Serde;
@@ -44,18 +44,52 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/tasks", get(api_tasks))
 }
 
+/// The time filters of a listing, by query key: enqueued at or after, enqueued before,
+/// finished at or after, finished before (as [`TaskFilter`]'s fields and
+/// `mailroom tasks list --enqueued-after …` have them).
+const TIME_KEYS: [&str; 4] = [
+    "enqueued_after",
+    "enqueued_before",
+    "finished_after",
+    "finished_before",
+];
+
+/// Reads the time given as `key`: RFC 3339 (`2026-12-01T10:00:00Z`), or a date and time
+/// without an offset, as a browser's `datetime-local` input sends it, taken as UTC.
+fn parse_time(key: &'static str, value: &str) -> Result<DateTime<Utc>, TaskError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.to_utc());
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            TaskError::invalid(
+                key,
+                format!(
+                    "`{value}` is not a time: RFC 3339 (2026-12-01T10:00:00Z) or a UTC date \
+                     and time (2026-12-01T10:00)"
+                ),
+            )
+        })
+}
+
 /// What a listing asks for, read from the query string (`status` may repeat).
 #[derive(Debug, Default)]
 struct ListQuery {
     statuses: Vec<TaskStatus>,
     task: String,
     queue_name: String,
+    /// By [`TIME_KEYS`].
+    times: [Option<DateTime<Utc>>; 4],
     after: Option<TaskCursor>,
     limit: usize,
 }
 
 impl ListQuery {
-    /// Reads `status` (repeatable, any case), `task`, `queue_name`, `after`, `limit`.
+    /// Reads `status` (repeatable, any case), `task`, `queue_name`, the [`TIME_KEYS`],
+    /// `after`, `limit`.
     fn parse(query: Option<&str>) -> Result<ListQuery, TaskError> {
         let mut q = ListQuery {
             limit: DEFAULT_PAGE,
@@ -76,6 +110,7 @@ impl ListQuery {
                 "task" => value.clone_into(&mut q.task),
                 "queue_name" => value.clone_into(&mut q.queue_name),
                 "after" => q.after = Some(value.parse()?),
+
                 "limit" => {
                     q.limit = value
                         .parse::<usize>()
@@ -91,7 +126,11 @@ impl ListQuery {
                             )
                         })?;
                 }
-                _ => {}
+                key => {
+                    if let Some(i) = TIME_KEYS.iter().position(|k| *k == key) {
+                        q.times[i] = Some(parse_time(TIME_KEYS[i], value)?);
+                    }
+                }
             }
         }
         Ok(q)
@@ -102,8 +141,32 @@ impl ListQuery {
             statuses: self.statuses.clone(),
             task_name: Some(self.task.clone()).filter(|t| !t.is_empty()),
             queue_name: Some(self.queue_name.clone()).filter(|q| !q.is_empty()),
-            ..TaskFilter::default()
+            enqueued_after: self.times[0],
+            enqueued_before: self.times[1],
+            finished_after: self.times[2],
+            finished_before: self.times[3],
         }
+    }
+
+    /// Whether any filter is set.
+    fn filtered(&self) -> bool {
+        !self.statuses.is_empty()
+            || !self.task.is_empty()
+            || !self.queue_name.is_empty()
+            || self.times.iter().any(Option::is_some)
+    }
+
+    /// The time filters as the form's `datetime-local` inputs show them (UTC, no offset),
+    /// by [`TIME_KEYS`]; empty where unset.
+    fn time_inputs(&self) -> Vec<(&'static str, String)> {
+        TIME_KEYS
+            .iter()
+            .zip(&self.times)
+            .map(|(key, t)| {
+                let shown = t.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string());
+                (*key, shown.unwrap_or_default())
+            })
+            .collect()
     }
 
     /// The query string of these filters (without `after`), for the page links.
@@ -117,6 +180,11 @@ impl ListQuery {
         }
         if !self.queue_name.is_empty() {
             out.append_pair("queue_name", &self.queue_name);
+        }
+        for (key, t) in TIME_KEYS.iter().zip(&self.times) {
+            if let Some(t) = t {
+                out.append_pair(key, &t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            }
         }
         if self.limit != DEFAULT_PAGE {
             out.append_pair("limit", &self.limit.to_string());
@@ -275,8 +343,8 @@ async fn overview(page: Page, State(state): State<Shared>, RawQuery(raw): RawQue
         }
     };
     let selected: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
-    let filtered =
-        !query.statuses.is_empty() || !query.task.is_empty() || !query.queue_name.is_empty();
+    let filtered = query.filtered();
+    let times = query.time_inputs();
     page.render(
         &state,
         "queue.html",
@@ -289,6 +357,10 @@ async fn overview(page: Page, State(state): State<Shared>, RawQuery(raw): RawQue
             selected => selected,
             task => &query.task,
             queue_name => &query.queue_name,
+            enqueued_after => &times[0].1,
+            enqueued_before => &times[1].1,
+            finished_after => &times[2].1,
+            finished_before => &times[3].1,
             filtered => filtered,
             paged => query.after.is_some(),
             first => filters,

@@ -283,6 +283,59 @@ async fn the_queue_page_counts_lists_filters_and_pages() {
     let (_, html) = page(&format!("{}/queue?task=nothing", app.url), None).await;
     assert!(listed(&html).is_empty() && html.contains("No tasks match"));
 
+    // time filters: enqueued from the third mail on; finished at all (the failed one)
+    let all = f
+        .ops
+        .list_tasks(&TaskFilter::default(), 50, None)
+        .await
+        .unwrap();
+    let third = all.tasks.iter().find(|t| t.id == f.mails[2]).unwrap();
+    let from = third
+        .enqueued_at
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let (status, html) = page(
+        &format!("{}/queue?limit=2&enqueued_after={from}", app.url),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(listed(&html), ids(&[f.reports[1], f.reports[0]]));
+    let next = next_link(&html).expect("a second page");
+    assert!(
+        next.contains("enqueued_after="),
+        "the filter is kept: {next}"
+    );
+    let (_, html) = page(&format!("{}{next}", app.url), None).await;
+    assert_eq!(listed(&html), ids(&[f.mails[4], f.mails[3]]));
+    let (_, html) = page(&format!("{}{}", app.url, next_link(&html).unwrap()), None).await;
+    assert_eq!(listed(&html), ids(&[f.mails[2]]));
+    let (_, html) = page(
+        &format!("{}/queue?finished_after=2000-01-01T00:00", app.url),
+        None,
+    )
+    .await;
+    assert_eq!(listed(&html), ids(&f.mails[..1]));
+    assert!(
+        html.contains("name=\"finished_after\" value=\"2000-01-01T00:00:00\""),
+        "the time stays in the form"
+    );
+    let (_, html) = page(
+        &format!("{}/queue?finished_before=2000-01-01T00:00:00Z", app.url),
+        None,
+    )
+    .await;
+    assert!(listed(&html).is_empty());
+    let (status, html) = page(
+        &format!("{}/queue?enqueued_before=yesterday", app.url),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("enqueued_before") && html.contains("yesterday"),
+        "{html}"
+    );
+
     // keyset pages of three, following the "older" links, keep the filters
     let mut url = "/queue?limit=3&queue_name=default".to_owned();
     let mut pages = Vec::new();
@@ -621,6 +674,18 @@ async fn the_api_lists_tasks_as_tasks_list_json_does() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["tasks"].as_array().unwrap().len(), 1);
     assert_eq!(json["tasks"][0]["errors"][0]["kind"], "permanent");
+    let (status, _, body) = get(format!(
+        "{}/api/tasks?finished_after=2000-01-01T00:00:00Z",
+        app.url
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        json["tasks"].as_array().unwrap().len(),
+        1,
+        "only the failed task"
+    );
     let (status, _, body) = get(format!("{}/api/tasks?status=nope", app.url)).await;
     assert_eq!(status, 400);
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
