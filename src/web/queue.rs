@@ -1,7 +1,7 @@
 //! The queue pages: counts per queue × status (estimates marked), each queue's pause and
 //! rate limit, the task list (filters by status, task name, queue name and enqueue and
-//! finish times; keyset pages with `?after=`), one task's detail (arguments, attempts, errors, result, cancel
-//! request), and the operator's actions — retry, cancel, pause, resume — as POST forms
+//! finish times; keyset pages with `?after=`), one task's detail (arguments, attempts,
+//! errors, result, cancel request), and the operator's actions — retry, cancel, pause, resume — as POST forms
 //! (the CSRF token checked before any handler runs) answered with a 303 back. All of it
 //! goes through [`QueueOperations`], as `mailroom tasks …` and `mailroom queue …` do.
 //!
@@ -110,7 +110,6 @@ impl ListQuery {
                 "task" => value.clone_into(&mut q.task),
                 "queue_name" => value.clone_into(&mut q.queue_name),
                 "after" => q.after = Some(value.parse()?),
-
                 "limit" => {
                     q.limit = value
                         .parse::<usize>()
