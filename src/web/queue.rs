@@ -1,9 +1,10 @@
 //! The queue pages: counts per queue × status (estimates marked), each queue's pause and
 //! rate limit, the task list (filters by status, task name, queue name and enqueue and
 //! finish times; keyset pages with `?after=`), one task's detail (arguments, attempts,
-//! errors, result, cancel request), and the operator's actions — retry, cancel, pause, resume — as POST forms
-//! (the CSRF token checked before any handler runs) answered with a 303 back. All of it
-//! goes through [`QueueOperations`], as `mailroom tasks …` and `mailroom queue …` do.
+//! errors, result, cancel request), and the operator's actions — retry, cancel, pause,
+//! resume — as POST forms (the CSRF token checked before any handler runs) answered with a
+//! 303 back. All of it goes through [`QueueOperations`], as `mailroom tasks …` and
+//! `mailroom queue …` do.
 //!
 //! Without a queue (no [`App::queue`](super::App::queue)), `/queue` says how to give one
 //! (`mailroom serve --queue URL`); the actions and `/api/tasks` answer 404.
