@@ -28,6 +28,13 @@ pub(crate) const INDEXED_STATUSES: [TaskStatus; 4] = [
     TaskStatus::Failed,
     TaskStatus::Cancelled,
 ];
+/// The statuses of a task that has finished (those [`TaskStatus::is_finished`] names): what
+/// the pruner deletes.
+pub(crate) const FINISHED_STATUSES: [TaskStatus; 3] = [
+    TaskStatus::Successful,
+    TaskStatus::Failed,
+    TaskStatus::Cancelled,
+];
 /// How many windows of the status index an estimate counts.
 pub(crate) const SAMPLE_WINDOWS: i64 = 32;
 /// How many sequence numbers one window spans.
@@ -252,6 +259,15 @@ impl CountsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_finished_statuses_are_those_is_finished_names() {
+        let finished: Vec<TaskStatus> = TaskStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .collect();
+        assert_eq!(finished, FINISHED_STATUSES);
+    }
 
     #[test]
     fn estimates_scale_the_sampled_density_and_stay_in_bounds() {

@@ -23,8 +23,8 @@ use crate::tasks::backend::operations::{
     TaskCursor, TaskFilter, TaskPage,
 };
 use crate::tasks::backend::operator::{
-    self, CountsBuilder, EXACT_UP_TO, INDEXED_STATUSES, estimate, listing_pairs, page_limit,
-    retry_statuses, sample_windows, unique_ids,
+    self, CountsBuilder, EXACT_UP_TO, FINISHED_STATUSES, INDEXED_STATUSES, estimate, listing_pairs,
+    page_limit, retry_statuses, sample_windows, unique_ids,
 };
 use crate::tasks::{TaskError, TaskId, TaskStatus};
 
@@ -199,13 +199,9 @@ impl SqliteBackend {
     /// time again, so a task retried since is kept. Every task the walk passes over (one
     /// that finished after `before`) is read once per call, never once per slice.
     pub(super) async fn prune_finished(&self, before: i64, slice: usize) -> Result<u64, TaskError> {
-        let finished: Vec<TaskStatus> = TaskStatus::ALL
-            .into_iter()
-            .filter(|s| s.is_finished())
-            .collect();
         let limit = i64::try_from(slice).unwrap_or(i64::MAX);
         let mut total = 0;
-        for (status, queue) in self.status_queues(&finished).await? {
+        for (status, queue) in self.status_queues(&FINISHED_STATUSES).await? {
             let sql = prune_slice_sql(status);
             let mut after = i64::MIN;
             loop {
@@ -494,7 +490,7 @@ mod tests {
     /// keys it on `finished_at` last), in `seq` order without sorting.
     #[tokio::test]
     async fn pruning_reads_the_status_index_alone() {
-        for status in TaskStatus::ALL.into_iter().filter(|s| s.is_finished()) {
+        for status in FINISHED_STATUSES {
             let sql = prune_slice_sql(status);
             let plan = query_plan(&sql, 4).await;
             assert!(
