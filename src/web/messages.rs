@@ -37,6 +37,9 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/messages/{id}/parts/{n}", get(part))
 }
 
+/// The query of the inbox and of `/api/messages`: the search, then the inbox's `page`, or
+/// the API's window of the matches as Mailpit's API has it (`start` matches skipped, then
+/// at most `limit`; no `limit`: all).
 #[derive(Debug, Default, Deserialize)]
 struct Search {
     #[serde(default)]
@@ -45,6 +48,9 @@ struct Search {
     subject: String,
     #[serde(default)]
     page: Option<usize>,
+    #[serde(default)]
+    start: usize,
+    limit: Option<usize>,
 }
 
 async fn inbox(page: Page, State(state): State<Shared>, Query(q): Query<Search>) -> Response {
@@ -95,20 +101,7 @@ struct ApiMessages<'a> {
     messages: Vec<&'a super::inbox::Summary>,
 }
 
-/// The query of `/api/messages`: the inbox's search, and a window of its matches as
-/// Mailpit's API has it (`start` matches skipped, then at most `limit`; no `limit`: all).
-#[derive(Debug, Default, Deserialize)]
-struct ApiSearch {
-    #[serde(default)]
-    to: String,
-    #[serde(default)]
-    subject: String,
-    #[serde(default)]
-    start: usize,
-    limit: Option<usize>,
-}
-
-async fn api_messages(State(state): State<Shared>, Query(q): Query<ApiSearch>) -> Response {
+async fn api_messages(State(state): State<Shared>, Query(q): Query<Search>) -> Response {
     let found = match &state.inbox {
         Some(inbox) => inbox.list(&q.to.to_lowercase(), &q.subject.to_lowercase()),
         None => Vec::new(),

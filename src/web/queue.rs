@@ -137,14 +137,21 @@ impl ListQuery {
     }
 
     fn filter(&self) -> TaskFilter {
+        // In the order of TIME_KEYS.
+        let [
+            enqueued_after,
+            enqueued_before,
+            finished_after,
+            finished_before,
+        ] = self.times;
         TaskFilter {
             statuses: self.statuses.clone(),
             task_name: Some(self.task.clone()).filter(|t| !t.is_empty()),
             queue_name: Some(self.queue_name.clone()).filter(|q| !q.is_empty()),
-            enqueued_after: self.times[0],
-            enqueued_before: self.times[1],
-            finished_after: self.times[2],
-            finished_before: self.times[3],
+            enqueued_after,
+            enqueued_before,
+            finished_after,
+            finished_before,
         }
     }
 
